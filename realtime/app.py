@@ -1,0 +1,127 @@
+"""The application factory: Flask app, Socket.IO server, model and scheduler, wired once."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask_socketio import SocketIO
+from werkzeug.exceptions import HTTPException
+
+from . import events, routes
+from .config import DEFAULTS
+from .errors import InputError
+from .imaging import ImageLimits
+from .model import MODEL_CARD, Predictor, file_sha256, load_model
+from .preprocess import prepare_bytes
+from .scheduler import InferenceScheduler
+from .workers import blocking_runner
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+@dataclass
+class DigitService:
+    """What the routes and events share: the scheduler and the model's description."""
+
+    scheduler: InferenceScheduler
+    model_info: dict[str, Any]
+    run_blocking: Any
+    socketio: SocketIO
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, root_path=str(ROOT), template_folder="templates", static_folder="static")
+    app.config.update(DEFAULTS)
+    app.config.update(config or {})
+    app.json.sort_keys = False
+
+    origins = app.config["ALLOWED_ORIGINS"]
+    socketio = SocketIO(
+        app,
+        async_mode=app.config["ASYNC_MODE"],
+        cors_allowed_origins=origins if origins else None,  # None: same origin only
+        max_http_buffer_size=app.config["SOCKET_MAX_MESSAGE_BYTES"],
+        ping_interval=10,
+        ping_timeout=10,
+    )
+
+    model_path = Path(app.config["MODEL_PATH"])
+    predictor = Predictor(load_model(model_path))
+    predictor.warm_up()
+    limits = ImageLimits(app.config["MAX_IMAGE_PIXELS"], app.config["MAX_IMAGE_SIDE"])
+    run_blocking = blocking_runner(app.config["ASYNC_MODE"])
+    scheduler = InferenceScheduler(
+        predictor, functools.partial(prepare_bytes, limits=limits),
+        run_blocking=run_blocking, spawn=socketio.start_background_task,
+        max_batch=app.config["BATCH_MAX"], max_wait_s=app.config["BATCH_WAIT_MS"] / 1000)
+    scheduler.start()
+    app.extensions["digits"] = DigitService(scheduler, describe_model(model_path, predictor), run_blocking,
+                                            socketio)
+    app.extensions["digits_socketio"] = socketio
+
+    app.register_blueprint(routes.bp)
+    events.register(socketio, scheduler, app.config["MAX_FRAME_BYTES"])
+    _register_error_handlers(app)
+    _register_security_headers(app)
+    return app
+
+
+def describe_model(path: Path, predictor: Predictor) -> dict[str, Any]:
+    """Metadata for /api/model: the card's figures when the card describes this very file."""
+    sha256 = file_sha256(path)
+    info: dict[str, Any] = {"name": predictor.model.name, "params": int(predictor.model.count_params()),
+                            "test_accuracy": None, "sha256": sha256, "file": path.name,
+                            "size_bytes": path.stat().st_size}
+    card_path = path.with_name(MODEL_CARD.name) if path.suffix == ".keras" else None
+    for candidate in (card_path, path.with_name(path.stem + ".card.json")):
+        if candidate and candidate.is_file():
+            card = json.loads(candidate.read_text())
+            if card.get("sha256") == sha256:
+                info.update({key: card[key] for key in ("test_accuracy", "date", "architecture") if key in card})
+                info["card"] = card
+                break
+    return info
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(InputError)
+    def input_error(error: InputError):
+        return jsonify(error=error.to_dict()), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if not request.path.startswith("/api/"):
+            return error
+        code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(
+            error.code or 500, (error.name or "error").lower().replace(" ", "_"))
+        message = error.description or error.name
+        if error.code == 413:
+            message = f"The request body is over the limit of {app.config['MAX_CONTENT_LENGTH']:,} bytes."
+        return jsonify(error={"code": code, "message": message}), error.code
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unexpected error on %s", request.path)
+        body = {"error": {"code": "internal_error", "message": "Something went wrong on the server."}}
+        return jsonify(body), 500
+
+
+def _register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response

@@ -1,0 +1,103 @@
+"""Training-time augmentation: the ways real drawings differ from MNIST after preprocessing.
+
+Everything runs as batched TensorFlow ops inside the tf.data pipeline. Inputs are
+already normalised (20x20 box, centred by mass), so the transforms are the
+variation that survives normalisation: slant and rotation, aspect ratio, a
+pixel or two of placement, stroke weight, wobbly strokes (elastic distortion)
+and the softness of the pen.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+SIZE = 28
+
+
+def augment(images: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
+    """(b, 28, 28, 1) float in [0,1] to an augmented batch of the same shape."""
+    x = _random_affine(images)
+    x = _elastic(x, alpha=1.6, probability=0.5)
+    x = _stroke_weight(x)
+    x = _pen_softness(x)
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
+def _uniform(batch, low, high):
+    return tf.random.uniform([batch], low, high)
+
+
+def _random_affine(x: tf.Tensor) -> tf.Tensor:
+    b = tf.shape(x)[0]
+    angle = _uniform(b, -15.0, 15.0) * (math.pi / 180)
+    shear = _uniform(b, -0.3, 0.3)
+    scale_x = _uniform(b, 0.8, 1.1)
+    scale_y = scale_x * _uniform(b, 0.9, 1.1)
+    shift_x, shift_y = _uniform(b, -1.5, 1.5), _uniform(b, -1.5, 1.5)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # forward map A = R @ Shear @ Scale; the op wants output->input, so invert A.
+    a00 = scale_x * cos
+    a01 = scale_y * (cos * shear - sin)
+    a10 = scale_x * sin
+    a11 = scale_y * (sin * shear + cos)
+    det = a00 * a11 - a01 * a10
+    i00, i01, i10, i11 = a11 / det, -a01 / det, -a10 / det, a00 / det
+    c = (SIZE - 1) / 2.0
+    ox, oy = c + shift_x, c + shift_y
+    tx = c - (i00 * ox + i01 * oy)
+    ty = c - (i10 * ox + i11 * oy)
+    zeros = tf.zeros_like(angle)
+    transforms = tf.stack([i00, i01, tx, i10, i11, ty, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=x, transforms=transforms, output_shape=[SIZE, SIZE],
+        interpolation="BILINEAR", fill_mode="CONSTANT", fill_value=0.0)
+
+
+def _elastic(x: tf.Tensor, alpha: float, probability: float) -> tf.Tensor:
+    """Smooth random displacement (Simard et al. 2003), up to ~alpha pixels."""
+    b = tf.shape(x)[0]
+    coarse = tf.random.uniform([b, 5, 5, 2], -1.0, 1.0)
+    field = tf.image.resize(coarse, [SIZE, SIZE], method="bicubic") * alpha
+    field *= tf.cast(tf.random.uniform([b, 1, 1, 1]) < probability, tf.float32)
+    return _warp(x, field)
+
+
+def _warp(x: tf.Tensor, field: tf.Tensor) -> tf.Tensor:
+    """Bilinear sampling of x at (y + dy, x + dx)."""
+    b = tf.shape(x)[0]
+    grid_y, grid_x = tf.meshgrid(tf.range(SIZE, dtype=tf.float32), tf.range(SIZE, dtype=tf.float32),
+                                 indexing="ij")
+    sy = grid_y[None] + field[..., 0]
+    sx = grid_x[None] + field[..., 1]
+    y0, x0 = tf.floor(sy), tf.floor(sx)
+    wy, wx = sy - y0, sx - x0
+    padded = tf.pad(x[..., 0], [[0, 0], [1, 1], [1, 1]])  # out of range reads zero
+
+    def tap(yy, xx):
+        yi = tf.cast(tf.clip_by_value(yy + 1, 0, SIZE + 1), tf.int32)
+        xi = tf.cast(tf.clip_by_value(xx + 1, 0, SIZE + 1), tf.int32)
+        batch_index = tf.broadcast_to(tf.range(b)[:, None, None], tf.shape(yi))
+        return tf.gather_nd(padded, tf.stack([batch_index, yi, xi], axis=-1))
+
+    out = ((1 - wy) * (1 - wx) * tap(y0, x0) + (1 - wy) * wx * tap(y0, x0 + 1)
+           + wy * (1 - wx) * tap(y0 + 1, x0) + wy * wx * tap(y0 + 1, x0 + 1))
+    return out[..., None]
+
+
+def _stroke_weight(x: tf.Tensor) -> tf.Tensor:
+    """Some pens are heavier, some lighter: grey dilation or erosion by one pixel."""
+    b = tf.shape(x)[0]
+    heavier = tf.nn.max_pool2d(x, 3, 1, "SAME")
+    heavier = 0.5 * (heavier + x)
+    lighter = -tf.nn.max_pool2d(-x, 2, 1, "SAME")
+    choice = tf.random.uniform([b, 1, 1, 1])
+    return tf.where(choice < 0.2, heavier, tf.where(choice > 0.9, tf.maximum(lighter, 0.6 * x), x))
+
+
+def _pen_softness(x: tf.Tensor) -> tf.Tensor:
+    """A hard marker edge or a soft pencil: random gamma on the ink."""
+    b = tf.shape(x)[0]
+    gamma = tf.exp(tf.random.uniform([b, 1, 1, 1], -0.4, 0.4))
+    return tf.pow(x + 1e-6, gamma)

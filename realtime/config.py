@@ -1,0 +1,58 @@
+"""Settings: defaults, and the environment variables that override them.
+
+Every setting has one name in Flask's config and one environment variable
+(`DIGITS_` + the config name), so `server.py`, tests and deployments agree.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .model import DEFAULT_MODEL
+
+DEFAULTS: dict[str, Any] = {
+    "HOST": "127.0.0.1",
+    "PORT": 5000,
+    "MODEL_PATH": str(DEFAULT_MODEL),
+    "ASYNC_MODE": "eventlet",
+    # Largest HTTP body accepted (bytes); Flask answers 413 above it.
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    # Largest decoded image: pixel count and side length (a decompression bomb stops here).
+    "MAX_IMAGE_PIXELS": 40_000_000,
+    "MAX_IMAGE_SIDE": 20_000,
+    # Largest image in one Socket.IO snapshot (bytes); larger frames get `prediction_error`.
+    "MAX_FRAME_BYTES": 1024 * 1024,
+    # Engine.IO closes a connection whose single message exceeds this (bytes).
+    "SOCKET_MAX_MESSAGE_BYTES": 2 * 1024 * 1024,
+    # Origins allowed to open a Socket.IO connection besides the page's own ("*" for any).
+    "ALLOWED_ORIGINS": [],
+    # Micro-batching: at most this many frames per model call, gathered for at most this long.
+    "BATCH_MAX": 64,
+    "BATCH_WAIT_MS": 2.0,
+    # How long an HTTP request waits for its prediction before a 503.
+    "PREDICT_TIMEOUT_S": 30.0,
+}
+
+_TYPES = {"PORT": int, "MAX_CONTENT_LENGTH": int, "MAX_IMAGE_PIXELS": int, "MAX_IMAGE_SIDE": int,
+          "MAX_FRAME_BYTES": int, "SOCKET_MAX_MESSAGE_BYTES": int, "BATCH_MAX": int,
+          "BATCH_WAIT_MS": float, "PREDICT_TIMEOUT_S": float}
+ENV_PREFIX = "DIGITS_"
+
+
+def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The settings named by DIGITS_* environment variables, converted to their types."""
+    environ = os.environ if environ is None else environ
+    settings: dict[str, Any] = {}
+    for name in DEFAULTS:
+        raw = environ.get(ENV_PREFIX + name)
+        if raw is None or raw == "":
+            continue
+        if name == "ALLOWED_ORIGINS":
+            settings[name] = [origin.strip() for origin in raw.split(",") if origin.strip()]
+        else:
+            try:
+                settings[name] = _TYPES.get(name, str)(raw)
+            except ValueError as exc:
+                raise SystemExit(f"{ENV_PREFIX}{name}={raw!r} is not a valid {_TYPES[name].__name__}") from exc
+    return settings

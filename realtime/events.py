@@ -1,0 +1,36 @@
+"""Socket.IO events: a `snapshot` goes to the scheduler; its answer comes back as `prediction`."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_socketio import SocketIO
+
+from .errors import InputError
+from .inputs import snapshot_from_message
+from .scheduler import InferenceScheduler, Job
+
+
+def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes: int) -> None:
+    def answer(sid: str, seq: int):
+        def deliver(payload: dict | None, error: InputError | None) -> None:
+            if error is None:
+                socketio.emit("prediction", {**payload, "seq": seq}, to=sid)
+            else:
+                socketio.emit("prediction_error", {"seq": seq, "error": error.to_dict()}, to=sid)
+        return deliver
+
+    @socketio.on("snapshot")
+    def snapshot(message):
+        sid = request.sid
+        try:
+            seq, image = snapshot_from_message(message, max_frame_bytes)
+        except InputError as error:
+            seq = message.get("seq") if isinstance(message, dict) else None
+            socketio.emit("prediction_error", {"seq": seq if isinstance(seq, int) else None,
+                                               "error": error.to_dict()}, to=sid)
+            return
+        scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq)))
+
+    @socketio.on("disconnect")
+    def disconnect(*_reason):
+        scheduler.forget(request.sid)

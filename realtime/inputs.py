@@ -1,0 +1,65 @@
+"""Getting image bytes out of an HTTP request or a Socket.IO snapshot, or a clear InputError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Request
+
+from .errors import InputError
+from .imaging import decode_base64_image
+
+
+def image_from_request(request: Request) -> bytes:
+    """The three forms of POST /api/predict: multipart field `image`, JSON `image`, raw image/*."""
+    mimetype = request.mimetype or ""
+    if mimetype == "multipart/form-data":
+        upload = request.files.get("image")
+        if upload is None:
+            raise InputError("missing_field", "Send the picture in the multipart field 'image'.")
+        data = upload.read()
+        if not data:
+            raise InputError("empty_image", "The uploaded file is empty.")
+        return data
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        body = request.get_json(silent=True)
+        if body is None:
+            raise InputError("invalid_json", "The body is not valid JSON.")
+        if not isinstance(body, dict) or "image" not in body:
+            raise InputError("missing_field", 'Send JSON of the form {"image": "<data URL or base64>"}.')
+        return decode_base64_image(body["image"])
+    if mimetype.startswith("image/"):
+        data = request.get_data(cache=False)
+        if not data:
+            raise InputError("empty_body", "The request body is empty.")
+        return data
+    if not mimetype and not request.content_length:
+        raise InputError("empty_body", "The request has no body: send an image.", 415)
+    shown = mimetype or "no content type"
+    raise InputError("unsupported_media_type",
+                     f"Cannot read {shown}: send multipart/form-data, application/json or image/*.", 415)
+
+
+def snapshot_from_message(message: Any, max_bytes: int) -> tuple[int, bytes]:
+    """(seq, image bytes) from a `snapshot` event, checking every field's type and size."""
+    if not isinstance(message, dict):
+        raise InputError("invalid_snapshot", 'A snapshot is an object {"seq": <int>, "image": <data URL or bytes>}.')
+    seq = message.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise InputError("invalid_seq", "A snapshot needs an integer 'seq' that increases with every frame.")
+    image = message.get("image")
+    if isinstance(image, str):
+        if len(image) > max_bytes * 4 // 3 + 256:
+            raise InputError("frame_too_large", f"A snapshot image may be at most {max_bytes:,} bytes.", 413)
+        data = decode_base64_image(image)
+    elif isinstance(image, (bytes, bytearray, memoryview)):
+        data = bytes(image)
+        if not data:
+            raise InputError("empty_image", "The snapshot image is empty.")
+    elif image is None:
+        raise InputError("missing_field", "A snapshot needs an 'image' (data URL string or PNG bytes).")
+    else:
+        raise InputError("invalid_image_field", "The snapshot 'image' must be a data URL string or bytes.")
+    if len(data) > max_bytes:
+        raise InputError("frame_too_large", f"A snapshot image may be at most {max_bytes:,} bytes.", 413)
+    return seq, data

@@ -1,0 +1,207 @@
+"""The inference scheduler: one queue for HTTP and Socket.IO, latest-wins, micro-batched.
+
+Each client has at most one waiting frame: a newer snapshot replaces the one
+not yet served (latest-wins), so a fast or flooding client costs one slot, and
+every client's newest frame is answered. A worker in a real OS thread takes all
+waiting frames (oldest client first), decodes them, runs the model once for the
+whole batch and hands each answer back on the server's own loop, where it is
+emitted or returned.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+from .preprocess import Prepared
+from .results import prediction_payload
+from .workers import os_threading
+
+log = logging.getLogger(__name__)
+
+# deliver(payload, error): exactly one of them is None.
+Deliver = Callable[[dict | None, InputError | None], None]
+
+
+@dataclass
+class Job:
+    key: Hashable
+    deliver: Deliver
+    seq: int | None = None
+    image: bytes | None = None  # raw bytes, decoded by the worker only if still the newest
+    prepared: Prepared | None = None
+    submitted: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    superseded: int = 0  # replaced by a newer frame of the same client before being served
+    stale: int = 0  # arrived with a seq not newer than one already accepted
+    answered: int = 0
+    input_errors: int = 0
+    internal_errors: int = 0
+    batches: int = 0
+    largest_batch: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class InferenceScheduler:
+    def __init__(self, predictor: Callable[[np.ndarray], np.ndarray],
+                 prepare: Callable[[bytes], Prepared], *,
+                 run_blocking: Callable[..., Any], spawn: Callable[..., Any],
+                 max_batch: int = 64, max_wait_s: float = 0.002) -> None:
+        self._predictor = predictor
+        self._prepare = prepare
+        self._run_blocking = run_blocking
+        self._spawn = spawn
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._wakeup = os_threading().Condition()  # shared with a real OS thread, even under eventlet
+        self._pending: dict[Hashable, Job] = {}  # insertion order = the order clients started waiting
+        self._last_seq: dict[Hashable, int] = {}
+        self._last_batch_size = 1
+        self._running = False
+        self._http_keys = itertools.count()
+        self.stats = Stats()
+
+    # --- the server's side ----------------------------------------------------
+
+    def start(self) -> None:
+        self._running = True
+        self._spawn(self._pump)
+
+    def stop(self) -> None:
+        with self._wakeup:
+            self._running = False
+            self._wakeup.notify_all()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def submit(self, job: Job) -> bool:
+        """Queue a frame; False if its seq is not newer than one already accepted for that client."""
+        with self._wakeup:
+            self.stats.received += 1
+            if job.seq is not None:
+                last = self._last_seq.get(job.key)
+                if last is not None and job.seq <= last:
+                    self.stats.stale += 1
+                    return False
+                self._last_seq[job.key] = job.seq
+            if job.key in self._pending:
+                self.stats.superseded += 1
+            self._pending[job.key] = job  # keeps the client's place in line
+            self._wakeup.notify()
+        return True
+
+    def forget(self, key: Hashable) -> None:
+        """Drop what is known of a client that went away."""
+        with self._wakeup:
+            self._pending.pop(key, None)
+            self._last_seq.pop(key, None)
+
+    def predict(self, prepared: Prepared, timeout: float = 30.0) -> dict:
+        """Predict one prepared image, waiting for the batch it joins (HTTP uploads)."""
+        if prepared.blank:
+            return prediction_payload(prepared, None, 0.0)
+        done = threading.Event()  # green under eventlet: the answer comes back on the loop
+        answer: dict[str, Any] = {}
+
+        def deliver(payload: dict | None, error: InputError | None) -> None:
+            answer.update(payload=payload, error=error)
+            done.set()
+
+        self.submit(Job(key=("http", next(self._http_keys)), deliver=deliver, prepared=prepared))
+        if not done.wait(timeout):
+            raise TimeoutError("no prediction within the time limit")
+        if answer["error"] is not None:
+            raise answer["error"]
+        return answer["payload"]
+
+    def pending_count(self) -> int:
+        with self._wakeup:
+            return len(self._pending)
+
+    def _pump(self) -> None:
+        """Runs on the server's loop: fetch finished batches from the OS thread, deliver them."""
+        while self._running:
+            try:
+                finished = self._run_blocking(self._next_batch)
+            except Exception:  # never let one bad batch stop the service
+                log.exception("inference batch failed")
+                continue
+            for job, payload, error in finished:
+                try:
+                    job.deliver(payload, error)
+                except Exception:
+                    log.exception("could not deliver a prediction")
+
+    # --- the OS thread's side -------------------------------------------------
+
+    def _take_batch(self) -> list[Job]:
+        with self._wakeup:
+            deadline = time.perf_counter() + 0.5
+            while self._running and not self._pending:
+                if not self._wakeup.wait(max(0.0, deadline - time.perf_counter())):
+                    return []  # let the pump look at `running` now and then
+            # Wait a moment for more frames only when the last batch suggests they are coming.
+            gather_until = time.perf_counter() + self.max_wait_s
+            while self._running and len(self._pending) < min(self.max_batch, self._last_batch_size):
+                remaining = gather_until - time.perf_counter()
+                if remaining <= 0 or not self._wakeup.wait(remaining):
+                    break
+            keys = list(itertools.islice(self._pending, self.max_batch))
+            return [self._pending.pop(key) for key in keys]
+
+    def _next_batch(self) -> list[tuple[Job, dict | None, InputError | None]]:
+        jobs = self._take_batch()
+        if not jobs:
+            return []
+        self._last_batch_size = len(jobs)
+        finished: list[tuple[Job, dict | None, InputError | None]] = []
+        ready: list[Job] = []
+        for job in jobs:
+            try:
+                if job.prepared is None:
+                    job.prepared = self._prepare(job.image or b"")
+                    job.image = None
+            except InputError as error:
+                finished.append((job, None, error))
+                continue
+            except Exception:
+                log.exception("preprocessing failed")
+                finished.append((job, None, InputError("internal_error", "The image could not be processed.", 500)))
+                continue
+            if job.prepared.blank:
+                finished.append((job, prediction_payload(job.prepared, None, 0.0), None))
+            else:
+                ready.append(job)
+        if ready:
+            started = time.perf_counter()
+            probabilities = self._predictor(np.stack([job.prepared.x for job in ready]))
+            model_ms = (time.perf_counter() - started) * 1000
+            for job, row in zip(ready, probabilities, strict=True):
+                finished.append((job, prediction_payload(job.prepared, row, model_ms), None))
+        with self._wakeup:
+            self.stats.batches += 1
+            self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
+            for _, payload, error in finished:
+                if error is None:
+                    self.stats.answered += 1
+                elif error.status >= 500:
+                    self.stats.internal_errors += 1
+                else:
+                    self.stats.input_errors += 1
+        return finished

@@ -1,0 +1,96 @@
+"""Start the digit recogniser: `python server.py [--host H] [--port P] [--model PATH] [--async-mode M]`.
+
+Each flag has an environment variable (DIGITS_HOST, DIGITS_PORT, DIGITS_MODEL_PATH,
+DIGITS_ASYNC_MODE); a flag wins over the variable. The line with the URL is printed only
+once the model is loaded, warmed up and the port is listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(description="Live handwritten-digit recogniser (Flask + Socket.IO + Keras).")
+    parser.add_argument("--host", default=env.get("DIGITS_HOST", "127.0.0.1"),
+                        help="interface to bind (default 127.0.0.1; 0.0.0.0 to serve a classroom LAN)")
+    parser.add_argument("--port", type=int, default=int(env.get("DIGITS_PORT", "5000")),
+                        help="port (default 5000; 0 picks a free one)")
+    parser.add_argument("--model", default=env.get("DIGITS_MODEL_PATH"), help="Keras model file (default: shipped)")
+    parser.add_argument("--async-mode", choices=("eventlet", "threading"),
+                        default=env.get("DIGITS_ASYNC_MODE", "eventlet"))
+    parser.add_argument("--allowed-origins", default=env.get("DIGITS_ALLOWED_ORIGINS", ""),
+                        help="comma-separated extra origins allowed to open Socket.IO connections")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.async_mode == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+
+    from realtime.app import create_app
+    from realtime.config import from_environment
+
+    config = from_environment()
+    config.update(HOST=args.host, PORT=args.port, ASYNC_MODE=args.async_mode)
+    if args.model:
+        config["MODEL_PATH"] = args.model
+    if args.allowed_origins:
+        config["ALLOWED_ORIGINS"] = [o.strip() for o in args.allowed_origins.split(",") if o.strip()]
+    try:
+        app = create_app(config)
+    except FileNotFoundError as exc:
+        sys.exit(f"error: {exc}")
+    scheduler = app.extensions["digits"].scheduler
+
+    def stop(signum, _frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        if args.async_mode == "eventlet":
+            _serve_eventlet(app, args.host, args.port)
+        else:
+            _serve_threading(app, args.host, args.port)
+    except (SystemExit, KeyboardInterrupt):
+        pass
+    finally:
+        scheduler.stop()
+        print("server stopped", flush=True)
+
+
+def _ready(host: str, port: int) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Digit recogniser ready on http://{shown}:{port}/", flush=True)
+
+
+def _serve_eventlet(app, host: str, port: int) -> None:
+    import eventlet
+    import eventlet.wsgi
+
+    listener = eventlet.listen((host, port))
+    _ready(host, listener.getsockname()[1])
+    eventlet.wsgi.server(listener, app, log_output=False, max_size=2000)
+
+
+def _serve_threading(app, host: str, port: int) -> None:
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, app, threaded=True)
+    _ready(host, server.socket.getsockname()[1])
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
