@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import re
 import warnings
@@ -91,8 +92,6 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
             image.load()
     except Exception as exc:
         raise InputError("corrupt_image", "The image data is truncated or corrupt.") from exc
-    try:
+    with contextlib.suppress(Exception):  # a broken EXIF block should not cost the picture
         image = ImageOps.exif_transpose(image)
-    except Exception:  # a broken EXIF block should not cost the picture
-        pass
     return image
