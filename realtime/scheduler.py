@@ -197,7 +197,7 @@ class InferenceScheduler:
         with self._wakeup:
             self.stats.batches += 1
             self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
-            for _, payload, error in finished:
+            for _, _payload, error in finished:
                 if error is None:
                     self.stats.answered += 1
                 elif error.status >= 500:

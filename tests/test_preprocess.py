@@ -1,0 +1,237 @@
+"""The preprocessing makes every kind of picture look like an MNIST digit, and refuses bad ones."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from conftest import draw_digit, png_bytes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from realtime import preprocess
+from realtime.errors import InputError
+from realtime.imaging import ImageLimits, decode_base64_image, open_image
+from realtime.preprocess import prepare_bytes
+
+
+def prepared(image: Image.Image, fmt: str = "PNG", **options) -> np.ndarray:
+    result = prepare_bytes(png_bytes(image, fmt, **options))
+    assert not result.blank
+    return result.x
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).mean())
+
+
+def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.indices(x.shape)
+    return float((ys * x).sum() / x.sum()), float((xs * x).sum() / x.sum())
+
+
+@pytest.fixture(scope="module")
+def mnist_test():
+    from realtime.data import load_mnist
+
+    return load_mnist().test
+
+
+def test_mnist_digits_pass_through_almost_unchanged(mnist_test):
+    from realtime.dataset import mnist_to_uint8
+
+    images = mnist_to_uint8(mnist_test.images[:200])
+    diffs = [distance(prepared(Image.fromarray(image)), image / 255.0) for image in images]
+    assert np.mean(diffs) < 0.03
+
+
+def test_output_is_mnist_shaped_white_on_black_centred_by_mass():
+    x = prepared(draw_digit(7))
+    assert x.shape == (28, 28) and x.dtype == np.float32
+    assert x.min() >= 0.0 and x.max() <= 1.0 and x.max() > 0.9
+    rows, cols = np.nonzero(x.sum(axis=1))[0], np.nonzero(x.sum(axis=0))[0]
+    assert max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) in (19, 20, 21)
+    cy, cx = centre_of_mass(x)
+    assert abs(cy - 14) <= 0.6 and abs(cx - 14) <= 0.6
+    assert x[:4, :4].max() == 0 and x[-4:, -4:].max() == 0  # background is black
+
+
+@pytest.mark.parametrize("picture", [
+    Image.new("L", (280, 280), 255),
+    Image.new("L", (280, 280), 0),
+    Image.new("RGBA", (280, 280), (0, 0, 0, 0)),
+    Image.new("RGB", (64, 48), (200, 180, 90)),
+    Image.new("L", (1, 1), 128),
+], ids=["white", "black", "transparent", "colour", "one-pixel"])
+def test_no_ink_is_blank_not_a_guess(picture):
+    assert prepare_bytes(png_bytes(picture)).blank
+
+
+def test_paper_grain_and_a_lone_speck_are_blank():
+    rng = np.random.default_rng(0)
+    paper = 0.8 - 0.2 * np.linspace(0, 1, 400)[:, None] + rng.normal(0, 0.02, (400, 400))
+    paper[200, 200] = 0.0
+    picture = Image.fromarray(np.clip(paper * 255, 0, 255).astype(np.uint8))
+    assert prepare_bytes(png_bytes(picture, "JPEG", quality=70)).blank
+
+
+@pytest.mark.parametrize("digit", [0, 1, 4, 7])
+def test_every_colour_convention_gives_the_same_input(digit):
+    reference = prepared(draw_digit(digit))
+    variants = {
+        "light on dark": draw_digit(digit, ink=(255, 255, 255, 255), background=(0, 0, 0, 255)),
+        "canvas export, black ink": draw_digit(digit, background=(0, 0, 0, 0)),
+        "canvas export, white ink": draw_digit(digit, ink=(255, 255, 255, 255), background=(0, 0, 0, 0)),
+        "blue ink on cream": draw_digit(digit, ink=(20, 40, 160, 255), background=(245, 235, 200, 255)),
+        "grayscale": draw_digit(digit, mode="L"),
+    }
+    for name, picture in variants.items():
+        assert distance(prepared(picture), reference) < 0.03, name
+
+
+def test_jpeg_photo_with_uneven_light_and_noise_reads_like_the_clean_drawing():
+    reference = prepared(draw_digit(4))
+    ink = np.asarray(draw_digit(4, size=600, mode="L"), np.float32) / 255.0
+    light = np.linspace(1.0, 0.55, 600)[None, :] * np.linspace(1.0, 0.8, 600)[:, None]
+    rng = np.random.default_rng(1)
+    photo = (0.92 * ink + 0.12 * (1 - ink)) * light + rng.normal(0, 0.03, ink.shape)
+    picture = Image.fromarray(np.clip(photo * 255, 0, 255).astype(np.uint8)).convert("RGB")
+    assert distance(prepared(picture, "JPEG", quality=75), reference) < 0.06
+
+
+def test_exif_orientation_is_applied():
+    upright = draw_digit(7).convert("RGB")
+    stored = upright.rotate(90, expand=True)  # what a phone held sideways stores
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    rotated = prepared(stored, "JPEG", quality=95, exif=exif.tobytes())
+    assert distance(rotated, prepared(upright, "JPEG", quality=95)) < 0.03
+
+
+def test_hairline_and_marker_strokes_are_brought_to_mnist_weight():
+    widths = []
+    for width in (0.004, 0.07, 0.2):
+        x = prepared(draw_digit(1, size=600, width=width))
+        widths.append(float((x > 0.5).sum()))
+    thin, normal, thick = widths
+    assert thin > 0.5 * normal and thick < 2.0 * normal
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(digit=st.sampled_from([0, 1, 4, 7]),
+       scale=st.floats(0.3, 0.95),
+       x=st.floats(0.0, 1.0), y=st.floats(0.0, 1.0),
+       size=st.sampled_from([120, 280, 500]),
+       convention=st.sampled_from(["dark-on-light", "light-on-dark", "transparent"]))
+def test_same_strokes_anywhere_any_size_any_convention_give_nearly_the_same_input(
+        digit, scale, x, y, size, convention):
+    reference = prepared(draw_digit(digit))
+    ink, background = (0, 0, 0, 255), (255, 255, 255, 255)
+    if convention == "light-on-dark":
+        ink, background = (255, 255, 255, 255), (0, 0, 0, 255)
+    elif convention == "transparent":
+        background = (0, 0, 0, 0)
+    offset = ((1 - scale) * x, (1 - scale) * y)
+    moved = draw_digit(digit, size=size, scale=scale, offset=offset, ink=ink, background=background)
+    assert distance(prepared(moved), reference) < 0.1
+
+
+def test_tiny_digit_in_a_corner_reads_like_a_big_one():
+    reference = prepared(draw_digit(4))
+    tiny = draw_digit(4, size=800, scale=0.06, offset=(0.85, 0.05), width=0.07)
+    assert distance(prepared(tiny), reference) < 0.08
+
+
+def test_extreme_aspect_ratios_are_handled():
+    line = Image.new("L", (1, 10000), 255)
+    for y in range(2000, 8000):
+        line.putpixel((0, y), 0)
+    result = prepare_bytes(png_bytes(line))
+    assert result.x.shape == (28, 28)
+    assert prepare_bytes(png_bytes(Image.new("L", (10000, 1), 255))).blank
+
+
+def test_sixteen_bit_palette_cmyk_and_animated_images_are_read():
+    reference = prepared(draw_digit(7))
+    gray = np.asarray(draw_digit(7, mode="L"), np.uint16) * 257
+    sixteen = Image.fromarray(gray.astype(np.uint16))
+    assert distance(prepared(sixteen), reference) < 0.03
+    palette = draw_digit(7, background=(0, 0, 0, 0)).convert("P")
+    assert distance(prepared(palette), reference) < 0.05
+    cmyk = draw_digit(7).convert("RGB").convert("CMYK")
+    assert distance(prepared(cmyk, "JPEG", quality=95), reference) < 0.05
+    frames = [draw_digit(7).convert("RGB"), draw_digit(1).convert("RGB")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    assert distance(prepare_bytes(buffer.getvalue()).x, reference) < 0.05  # the first frame
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG signature and IHDR claiming a huge size, then a tiny compressed body."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + \
+        chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    bomb = _png_header_only(60000, 60000)
+    assert len(bomb) < 200
+    started = time.perf_counter()
+    with pytest.raises(InputError) as refused:
+        open_image(bomb)
+    assert refused.value.status == 413 and refused.value.code == "image_too_large"
+    assert time.perf_counter() - started < 1.0
+
+
+def test_limits_are_configurable():
+    with pytest.raises(InputError) as refused:
+        open_image(png_bytes(draw_digit(1)), ImageLimits(max_pixels=10_000, max_side=5000))
+    assert refused.value.status == 413
+    with pytest.raises(InputError):
+        open_image(png_bytes(Image.new("L", (3000, 10))), ImageLimits(max_pixels=10**8, max_side=2000))
+
+
+@pytest.mark.parametrize(("data", "code"), [
+    (b"", "empty_image"),
+    (b"hello, this is text", "not_an_image"),
+    (png_bytes(draw_digit(1))[:300], "corrupt_image"),
+])
+def test_bad_bytes_are_clean_errors(data, code):
+    with pytest.raises(InputError) as refused:
+        open_image(data)
+    assert refused.value.code == code and refused.value.status == 400
+
+
+def test_base64_and_data_urls():
+    raw = png_bytes(draw_digit(1))
+    import base64
+
+    encoded = base64.b64encode(raw).decode()
+    assert decode_base64_image("data:image/png;base64," + encoded) == raw
+    assert decode_base64_image(encoded) == raw
+    for bad, code in [("data:image/png," + encoded, "malformed_data_url"), ("@@@not base64@@@", "malformed_base64"),
+                      ("data:text/plain;base64,aGVsbG8=", "unsupported_media_type"), ("", "empty_image")]:
+        with pytest.raises(InputError) as refused:
+            decode_base64_image(bad)
+        assert refused.value.code == code
+
+
+def test_input28_is_a_png_data_url_of_what_the_model_sees():
+    result = prepare_bytes(png_bytes(draw_digit(0)))
+    url = result.data_url()
+    assert url.startswith("data:image/png;base64,")
+    shown = np.asarray(Image.open(io.BytesIO(result.png())), np.float32) / 255
+    assert shown.shape == (28, 28) and np.abs(shown - result.x).max() <= 1 / 255 + 1e-6
+
+
+def test_stroke_width_measure_matches_a_drawn_bar():
+    bar = np.zeros((80, 80), np.float32)
+    bar[10:70, 36:44] = 1.0
+    assert abs(preprocess.stroke_width(bar) - 8) < 1.5
