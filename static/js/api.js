@@ -1,0 +1,31 @@
+// The HTTP API: uploads, the fallback for drawings when the socket is down, model facts.
+
+/**
+ * POST an image to /api/predict as multipart field `image`.
+ * Resolves to {ok: true, payload} or {ok: false, message}; never throws.
+ */
+export async function postImage(blob, filename = "drawing.png") {
+  const form = new FormData();
+  form.append("image", blob, filename);
+  let response;
+  try {
+    response = await fetch("/api/predict", { method: "POST", body: form });
+  } catch {
+    return { ok: false, message: "Could not reach the server. Check the connection and try again." };
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // A proxy's HTML error page, or a connection cut mid-answer.
+  }
+  if (response.ok && body) return { ok: true, payload: body };
+  const message = body?.error?.message || `The server answered ${response.status} ${response.statusText}.`;
+  return { ok: false, message };
+}
+
+export async function getModel() {
+  const response = await fetch("/api/model");
+  if (!response.ok) throw new Error(`GET /api/model: ${response.status}`);
+  return response.json();
+}

@@ -1,0 +1,158 @@
+// Getting predictions for the pad: Socket.IO while connected, POST /api/predict when not.
+//
+// Throttling is on the client too: at most one frame in flight, and the newest ink waits
+// for the answer (or ANSWER_TIMEOUT_MS) instead of queueing; so a slow server or network
+// costs latency, never a growing backlog. Every request gets a `seq` from one counter,
+// so answers from the socket, the fallback and uploads can be ordered against each other.
+import { postImage } from "./api.js";
+import { snapshotPng } from "./snapshot.js";
+
+const ANSWER_TIMEOUT_MS = 1000;
+const CLIENT_URL = new URL("../vendor/socket.io/socket.io.esm.min.js", import.meta.url);
+const OFFLINE = "offline – using upload fallback";
+
+export class Live {
+  /**
+   * @param pad       the Pad whose ink is predicted
+   * @param handlers  onPrediction(payload, {final, source}), onError(message),
+   *                  onStatus(state, text) with state "connecting" | "live" | "offline"
+   */
+  constructor(pad, handlers) {
+    this.pad = pad;
+    this.handlers = handlers;
+    this.seq = 0;            // last seq handed out
+    this.shownSeq = 0;       // newest answer shown: older ones are stale
+    this.discardBelow = 0;   // answers to requests made before a clear are dropped
+    this.sentVersion = -1;   // pad.version of the newest frame sent
+    this.versions = new Map(); // seq -> pad.version it pictured
+    this.busy = false;       // a frame is being encoded or is in flight
+    this.inFlightSeq = null;
+    this.timer = 0;
+
+    this.socket = null;
+    this.status("connecting", "connecting…");
+    this.connect(0);
+  }
+
+  /**
+   * The Socket.IO client is loaded on demand: when it cannot be fetched (a filtering
+   * proxy, a flaky network) the page still works through HTTP, and tries again later.
+   */
+  async connect(attempt) {
+    let io;
+    try {
+      const url = new URL(CLIENT_URL);
+      if (attempt) url.searchParams.set("retry", String(attempt)); // a failed import is cached per URL
+      ({ io } = await import(url.href));
+    } catch {
+      this.status("offline", `${OFFLINE} (reconnecting…)`);
+      setTimeout(() => this.connect(attempt + 1), Math.min(30_000, 2000 * 2 ** attempt));
+      return;
+    }
+    this.socket = io({ reconnectionDelayMax: 4000, timeout: 5000 });
+    this.socket.on("connect", () => {
+      this.status("live", "live");
+      this.pump();
+    });
+    this.socket.on("disconnect", () => this.lost());
+    this.socket.on("connect_error", () => this.lost());
+    this.socket.io.on("reconnect_attempt", () => this.status("offline", `${OFFLINE} (reconnecting…)`));
+    this.socket.on("prediction", (payload) => this.answered(payload));
+    this.socket.on("prediction_error", (payload) => this.answered(payload));
+  }
+
+  get connected() {
+    return Boolean(this.socket?.connected);
+  }
+
+  status(state, text) {
+    this.handlers.onStatus(state, text);
+  }
+
+  lost() {
+    this.status("offline", `${OFFLINE} (reconnecting…)`);
+    if (this.inFlightSeq !== null) {
+      // That frame's answer will not come: let the fallback send the same ink again.
+      this.sentVersion = -1;
+      this.release(this.inFlightSeq);
+    }
+  }
+
+  /** The pad changed (or a stroke ended): send its ink if the rules allow it now. */
+  async pump() {
+    if (this.busy) return; // the newest ink goes out when the slot frees up
+    const live = this.connected;
+    // Offline, one request per finished stroke: a POST per move would flood the server.
+    if (!live && this.pad.drawing) return;
+    const version = this.pad.version;
+    if (version === this.sentVersion) return; // nothing changed since the last frame
+    if (this.pad.isEmpty) {
+      this.sentVersion = version;
+      return;
+    }
+    this.busy = true;
+    const blob = await snapshotPng(this.pad.strokes);
+    const seq = ++this.seq;
+    this.sentVersion = version;
+    this.versions.set(seq, version);
+    if (live && this.connected) {
+      this.inFlightSeq = seq;
+      this.timer = setTimeout(() => this.release(seq), ANSWER_TIMEOUT_MS);
+      this.socket.emit("snapshot", { seq, image: await blob.arrayBuffer() });
+      return;
+    }
+    const result = await postImage(blob);
+    this.busy = false;
+    if (result.ok) this.deliver({ ...result.payload, seq }, "fallback");
+    else if (seq >= this.discardBelow) this.handlers.onError(result.message);
+    this.pump();
+  }
+
+  release(seq) {
+    if (this.inFlightSeq !== seq) return;
+    clearTimeout(this.timer);
+    this.inFlightSeq = null;
+    this.busy = false;
+    this.pump();
+  }
+
+  answered(payload) {
+    const seq = payload.seq;
+    // Answers come in seq order, so one for the frame in flight or a newer one frees the slot.
+    if (this.inFlightSeq !== null && Number.isInteger(seq) && seq >= this.inFlightSeq) {
+      this.release(this.inFlightSeq);
+    }
+    if (payload.error) {
+      if (!Number.isInteger(seq) || seq >= this.discardBelow) this.handlers.onError(payload.error.message);
+      return;
+    }
+    this.deliver(payload, "socket");
+  }
+
+  deliver(payload, source) {
+    const { seq } = payload;
+    if (seq < this.discardBelow || seq < this.shownSeq) return;
+    this.shownSeq = seq;
+    const version = this.versions.get(seq);
+    for (const key of this.versions.keys()) if (key <= seq) this.versions.delete(key);
+    // Final: the answer pictures the ink as it now stands, with no stroke under way.
+    const final = source === "upload" || (!this.pad.drawing && version === this.pad.version);
+    this.handlers.onPrediction(payload, { final, source });
+  }
+
+  /** Forget everything asked so far (after a clear): late answers must not come back. */
+  reset() {
+    this.discardBelow = this.seq + 1;
+    this.sentVersion = this.pad.version;
+  }
+
+  /** Predict an uploaded file through HTTP, ordered with the drawings' answers. */
+  async predictFile(file) {
+    this.reset();
+    const seq = ++this.seq;
+    const result = await postImage(file, file.name || "upload");
+    if (result.ok) this.deliver({ ...result.payload, seq }, "upload");
+    else if (seq >= this.discardBelow) this.handlers.onError(result.message);
+    return result.ok;
+  }
+}

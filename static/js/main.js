@@ -1,0 +1,162 @@
+// Wiring: the pad, the live predictions, the view, uploads, and the page's own controls.
+import { getModel } from "./api.js";
+import { Live } from "./live.js";
+import { Pad } from "./pad.js";
+import { setupUpload } from "./upload.js";
+import { View } from "./view.js";
+
+const $ = (id) => document.getElementById(id);
+const root = document.documentElement;
+
+const pad = new Pad($("pad"));
+const view = new View();
+const statusEl = $("status");
+const errorEl = $("error");
+const preview = $("upload-preview");
+const stage = $("stage");
+const undoButton = $("undo");
+let errorTimer = 0;
+
+const live = new Live(pad, {
+  onPrediction(payload, { final }) {
+    hideError();
+    view.show(payload);
+    // Announce finished drawings and uploads only: a screen reader cannot keep up with frames.
+    if (final) view.announce(payload);
+  },
+  onError: showError,
+  onStatus(state, text) {
+    statusEl.dataset.state = state;
+    statusEl.textContent = text;
+  },
+});
+
+function showError(message) {
+  errorEl.textContent = message;
+  errorEl.hidden = false;
+  clearTimeout(errorTimer);
+  errorTimer = setTimeout(hideError, 8000);
+}
+
+function hideError() {
+  errorEl.hidden = true;
+  errorEl.textContent = "";
+}
+
+function hidePreview() {
+  if (preview.hidden) return;
+  preview.hidden = true;
+  URL.revokeObjectURL(preview.src);
+  preview.removeAttribute("src");
+}
+
+// --- drawing -------------------------------------------------------------------
+
+pad.addEventListener("strokestart", () => {
+  if (!preview.hidden) {
+    hidePreview();
+    live.reset(); // an upload's late answer must not land on the new drawing
+  }
+});
+pad.addEventListener("change", () => {
+  undoButton.disabled = pad.isEmpty;
+  stage.classList.toggle("has-ink", !pad.isEmpty || !preview.hidden);
+  if (pad.isEmpty) {
+    view.clear();
+    live.reset();
+  } else {
+    live.pump();
+  }
+});
+pad.addEventListener("strokeend", () => live.pump()); // the final frame, or the offline POST
+
+function clearAll() {
+  hidePreview();
+  hideError();
+  pad.clear();
+  stage.classList.remove("has-ink");
+  view.clear();
+  live.reset();
+}
+
+$("clear").addEventListener("click", clearAll);
+undoButton.addEventListener("click", () => pad.undo());
+
+document.addEventListener("keydown", (e) => {
+  const target = e.target;
+  if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target?.isContentEditable) return;
+  const mod = e.ctrlKey || e.metaKey;
+  if (mod && !e.shiftKey && !e.altKey && e.key.toLowerCase() === "z") {
+    e.preventDefault();
+    pad.undo();
+  } else if (!mod && !e.altKey && (e.key === "c" || e.key === "C")) {
+    clearAll();
+  } else if (target === pad.canvas && ["Escape", "Delete", "Backspace"].includes(e.key)) {
+    e.preventDefault();
+    clearAll();
+  }
+});
+
+// --- uploads --------------------------------------------------------------------
+
+setupUpload({
+  input: $("upload"),
+  dropTarget: document,
+  async onFile(file) {
+    hideError();
+    pad.clear();
+    hidePreview();
+    preview.src = URL.createObjectURL(file);
+    preview.alt = `Uploaded picture ${file.name || ""}`.trim();
+    preview.hidden = false;
+    stage.classList.add("has-ink");
+    await live.predictFile(file);
+  },
+});
+
+// --- projector mode, fullscreen, theme -----------------------------------------------
+
+const projectorButton = $("projector-toggle");
+function setProjector(on) {
+  root.classList.toggle("projector", on);
+  projectorButton.setAttribute("aria-pressed", String(on));
+  const url = new URL(location.href);
+  if (on) url.searchParams.set("projector", "1");
+  else url.searchParams.delete("projector");
+  history.replaceState(null, "", url); // a reload or a shared link keeps the mode
+  pad.refreshColors();
+}
+const wanted = new URLSearchParams(location.search).get("projector");
+setProjector(wanted !== null && wanted !== "0" && wanted !== "false");
+projectorButton.addEventListener("click", () => setProjector(!root.classList.contains("projector")));
+
+const fullscreenButton = $("fullscreen-toggle");
+if (document.fullscreenEnabled) {
+  fullscreenButton.hidden = false;
+  fullscreenButton.addEventListener("click", () => {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else root.requestFullscreen().catch((err) => showError(`Fullscreen is not available: ${err.message}`));
+  });
+  document.addEventListener("fullscreenchange", () => {
+    const on = Boolean(document.fullscreenElement);
+    fullscreenButton.textContent = on ? "Exit fullscreen" : "Fullscreen";
+    fullscreenButton.setAttribute("aria-pressed", String(on));
+  });
+}
+
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => pad.refreshColors());
+
+// --- footer: which model is answering ---------------------------------------------
+
+getModel().then((model) => {
+  const parts = [`Model: ${model.name}`];
+  if (Number.isFinite(model.params)) parts.push(`${model.params.toLocaleString("en")} parameters`);
+  const accuracy = Number(model.test_accuracy);
+  if (model.test_accuracy !== null && Number.isFinite(accuracy)) {
+    parts.push(`test accuracy ${(accuracy <= 1 ? accuracy * 100 : accuracy).toFixed(2)}%`);
+  }
+  $("model-info").textContent = parts.join(" · ");
+}).catch(() => { /* the server-rendered line stays */ });
+
+// For debugging from the console and for tests; not used by the page itself.
+window.digits = { pad, live, view };

@@ -1,0 +1,160 @@
+// The drawing pad: pointer input (mouse, touch, pen) into strokes, and their on-screen rendering.
+import { drawStrokes } from "./strokes.js";
+
+const MIN_STEP = 0.002; // pad units; closer points add nothing but bytes and CPU
+
+/**
+ * Events (all plain `Event`s on the pad): `strokestart`, `strokeend`, and `change` after
+ * anything that alters the ink (drawing, undo, clear). `version` counts those changes so
+ * callers can tell whether the ink moved on since they last looked.
+ */
+export class Pad extends EventTarget {
+  constructor(canvas) {
+    super();
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.strokes = [];
+    this.current = null;
+    this.pointerId = null;
+    this.version = 0;
+    this.rect = null;
+    this.frame = 0;
+    this.refreshColors();
+
+    canvas.addEventListener("pointerdown", (e) => this.onDown(e));
+    canvas.addEventListener("pointermove", (e) => this.onMove(e));
+    canvas.addEventListener("pointerup", (e) => this.onUp(e));
+    canvas.addEventListener("pointercancel", (e) => this.onUp(e));
+    canvas.addEventListener("lostpointercapture", (e) => this.onUp(e));
+    // Safari still scrolls on touchmove unless it is cancelled; touch-action covers the rest.
+    canvas.addEventListener("touchmove", (e) => e.preventDefault(), { passive: false });
+    canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+
+    new ResizeObserver(() => this.resize()).observe(canvas);
+    this.watchPixelRatio();
+    this.resize();
+  }
+
+  get isEmpty() {
+    return this.strokes.length === 0;
+  }
+
+  get drawing() {
+    return this.current !== null;
+  }
+
+  /** Pick up the theme's pad colours (light/dark/projector) and redraw. */
+  refreshColors() {
+    const style = getComputedStyle(this.canvas);
+    this.background = style.getPropertyValue("--pad-bg").trim() || "#fff";
+    this.ink = style.getPropertyValue("--pad-ink").trim() || "#000";
+    this.requestRender();
+  }
+
+  undo() {
+    if (this.drawing || this.isEmpty) return;
+    this.strokes.pop();
+    this.changed();
+  }
+
+  clear() {
+    this.strokes = [];
+    this.current = null;
+    this.pointerId = null;
+    this.changed();
+  }
+
+  // --- input ------------------------------------------------------------------
+
+  onDown(e) {
+    // One stroke at a time: a second finger or a palm must not start another.
+    if (this.pointerId !== null) return;
+    if (e.pointerType === "mouse" && e.button !== 0) return;
+    e.preventDefault();
+    this.canvas.setPointerCapture?.(e.pointerId);
+    // Focus for the keyboard shortcuts, without the keyboard focus ring a click should not show.
+    this.canvas.focus({ preventScroll: true, focusVisible: false });
+    this.pointerId = e.pointerId;
+    this.rect = this.canvas.getBoundingClientRect();
+    this.current = { points: [this.toPad(e)] };
+    this.strokes.push(this.current);
+    this.dispatchEvent(new Event("strokestart"));
+    this.changed();
+  }
+
+  onMove(e) {
+    if (e.pointerId !== this.pointerId || !this.current) return;
+    const points = this.current.points;
+    // Coalesced events keep fast strokes smooth when the browser batches moves per frame.
+    const events = e.getCoalescedEvents?.() ?? [];
+    let added = false;
+    for (const event of events.length ? events : [e]) {
+      const p = this.toPad(event);
+      const last = points[points.length - 1];
+      if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= MIN_STEP) {
+        points.push(p);
+        added = true;
+      }
+    }
+    if (added) this.changed();
+  }
+
+  onUp(e) {
+    if (e.pointerId !== this.pointerId) return;
+    if (e.type === "pointerup") this.onMove(e);
+    this.current = null;
+    this.pointerId = null;
+    this.dispatchEvent(new Event("strokeend"));
+  }
+
+  toPad(e) {
+    const r = this.rect;
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    return [clamp((e.clientX - r.left) / r.width), clamp((e.clientY - r.top) / r.width)];
+  }
+
+  changed() {
+    this.version += 1;
+    this.requestRender();
+    this.dispatchEvent(new Event("change"));
+  }
+
+  // --- rendering ----------------------------------------------------------------
+
+  resize() {
+    // Backing store in device pixels so strokes stay crisp on high-DPI screens.
+    const side = Math.round(this.canvas.clientWidth * (window.devicePixelRatio || 1));
+    if (side > 0 && (this.canvas.width !== side || this.canvas.height !== side)) {
+      this.canvas.width = side;
+      this.canvas.height = side;
+    }
+    this.render();
+  }
+
+  watchPixelRatio() {
+    // Moving the window to another screen or zooming changes the ratio without a resize.
+    const query = matchMedia(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
+    query.addEventListener("change", () => {
+      this.resize();
+      this.watchPixelRatio();
+    }, { once: true });
+  }
+
+  requestRender() {
+    if (!this.frame) {
+      this.frame = requestAnimationFrame(() => {
+        this.frame = 0;
+        this.render();
+      });
+    }
+  }
+
+  render() {
+    const { ctx, canvas } = this;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = this.background;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.setTransform(canvas.width, 0, 0, canvas.height, 0, 0);
+    drawStrokes(ctx, this.strokes, this.ink);
+  }
+}
