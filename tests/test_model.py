@@ -1,0 +1,89 @@
+"""The shipped model: small, loadable, described by its card, and as accurate as the card says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from realtime.model import DEFAULT_MODEL, MODEL_CARD, Predictor, build_model, file_sha256, load_model, save_for_serving
+
+ROOT = DEFAULT_MODEL.parent.parent.parent
+
+
+@pytest.fixture(scope="module")
+def card() -> dict:
+    return json.loads(MODEL_CARD.read_text())
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    return Predictor(load_model())
+
+
+def test_shipped_model_is_small_and_matches_its_card(card):
+    assert DEFAULT_MODEL.stat().st_size < 5_000_000
+    assert card["sha256"] == file_sha256(DEFAULT_MODEL)
+    assert card["params"] == load_model().count_params()
+    for key in ("name", "architecture", "data", "training", "test_accuracy", "date"):
+        assert key in card
+
+
+def test_predictor_gives_probabilities_for_any_batch_size(predictor):
+    for size in (1, 3, 32):
+        out = predictor(np.random.default_rng(size).random((size, 28, 28), dtype=np.float32))
+        assert out.shape == (size, 10)
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"realtime\.train"):
+        load_model(tmp_path / "nope.keras")
+
+
+def test_saved_model_has_no_optimizer_and_round_trips(tmp_path):
+    model = build_model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    path = tmp_path / "m.keras"
+    save_for_serving(model, path)
+    loaded = load_model(path)
+    x = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-5)
+    assert loaded.optimizer is None
+
+
+@pytest.mark.slow
+def test_shipped_model_accuracy_on_the_whole_mnist_test_set_through_the_serving_pipeline(card, predictor):
+    from realtime.evaluate import evaluate_set, mnist_test_bytes
+
+    result = evaluate_set(predictor, mnist_test_bytes(), processes=2)
+    assert result["count"] == 10000
+    assert result["reported_blank"] == 0
+    assert result["accuracy"] >= 0.996
+    assert abs(result["accuracy"] - card["test_accuracy"]) <= 0.001
+
+
+@pytest.mark.slow
+def test_blank_pictures_are_all_reported_blank(predictor):
+    from realtime.evaluate import blank_bytes, evaluate_set
+
+    result = evaluate_set(predictor, blank_bytes(50))
+    assert result["reported_blank"] == 50
+
+
+@pytest.mark.slow
+def test_training_smoke_run_writes_a_working_model_and_card(tmp_path):
+    output = tmp_path / "smoke.keras"
+    done = subprocess.run(
+        [sys.executable, "-m", "realtime.train", "--epochs", "1", "--limit", "512", "--batch-size", "64",
+         "--output", str(output), "--plots", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    card = json.loads((tmp_path / "smoke.card.json").read_text())
+    assert card["sha256"] == file_sha256(output) and card["training"]["epochs"] == 1
+    assert (tmp_path / "training_curves.png").is_file() and (tmp_path / "confusion_matrix.png").is_file()
+    probabilities = Predictor(load_model(output))(np.zeros((1, 28, 28), np.float32))
+    assert probabilities.shape == (1, 10)
