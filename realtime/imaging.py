@@ -22,6 +22,12 @@ ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "WEBP"})
 # Large photos are decoded straight to about this many pixels on the long side
 # (JPEG DCT scaling): the digit needs far fewer, and it keeps 12 MP photos cheap.
 DECODE_TARGET = 1024
+# Formats that cannot decode at a reduced scale (PNG, GIF, BMP, WebP) are box-reduced by an
+# integer factor right after decoding when their long side is over twice DECODE_TARGET, before
+# any conversion: a 40-megapixel PNG of a few KB then costs one decoded buffer, not several
+# full-size copies (RGBA conversion, thumbnail copy) in the preprocessing after it.
+_REDUCE_DIRECT = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F"})
+_REDUCE_VIA = {"1": "L", "I;16": "I", "I;16L": "I", "I;16B": "I", "I;16N": "I"}
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[^;,]*)*)(?P<b64>;base64)?,")
 
 
@@ -93,5 +99,24 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
     except Exception as exc:
         raise InputError("corrupt_image", "The image data is truncated or corrupt.") from exc
     with contextlib.suppress(Exception):  # a broken EXIF block should not cost the picture
-        image = ImageOps.exif_transpose(image)
-    return image
+        ImageOps.exif_transpose(image, in_place=True)  # no full-size copy when nothing turns
+    try:
+        return _reduce_large(image)
+    except Exception as exc:  # MemoryError and friends on a hostile, barely-legal picture
+        raise InputError("corrupt_image", "The image could not be decoded.") from exc
+
+
+def _reduce_large(image: Image.Image) -> Image.Image:
+    """Box-reduce a decoded picture whose long side is over 2 * DECODE_TARGET to just over DECODE_TARGET."""
+    factor = max(image.size) // DECODE_TARGET
+    if factor < 2:
+        return image
+    mode = image.mode
+    if mode in {"P", "PA"}:  # average colours, never palette indices
+        mode = "RGBA" if mode == "PA" or "transparency" in image.info else "RGB"
+    mode = _REDUCE_VIA.get(mode, mode)
+    if mode not in _REDUCE_DIRECT:
+        return image  # an unusual mode: left to the preprocessing as it is
+    if mode != image.mode:
+        image = image.convert(mode)
+    return image.reduce(factor)

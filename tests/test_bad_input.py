@@ -555,3 +555,45 @@ def test_socket_snapshot_without_payload_gets_prediction_error(live_server, reco
     time.sleep(0.3)
     assert not [line for line in live_server.output[seen:] if "Traceback" in line]
     assert errors and errors[0]["error"]["code"] == "invalid_snapshot", errors
+
+
+_PEAK_SCRIPT = """
+import io, json, resource, sys, time
+import psutil
+from realtime.preprocess import prepare_bytes
+data = sys.stdin.buffer.read()
+base = psutil.Process().memory_info().rss
+started = time.perf_counter()
+prepared = prepare_bytes(data)
+elapsed = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"seconds": elapsed, "peak_mb": (peak - base) / 2**20, "x": prepared.x.tolist()}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "RGB"])
+def test_largest_allowed_picture_costs_one_decoded_buffer(mode):
+    """A 6300x6300 picture (40 megapixels, just under MAX_IMAGE_PIXELS) is tens of KB as a PNG.
+
+    It must be read like its small version, without the full-size RGBA copies the preprocessing
+    would make of it (once ~360 MB and ~2 s for a 40 KB upload; now one decoded buffer).
+    """
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    side = 6300
+    big = png_bytes(draw_digit(7, size=side, mode="L").convert(mode))
+    assert len(big) < 300_000
+    run = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT], input=big, capture_output=True, cwd=ROOT,
+                         timeout=120, check=True)
+    measured = json.loads(run.stdout)
+    bytes_per_pixel = {"L": 1, "1": 1, "RGB": 3}[mode]
+    budget_mb = side * side * bytes_per_pixel / 2**20 * 2 + 60  # before the fix: 358, 358, 472 MB
+    assert measured["peak_mb"] < budget_mb, measured["peak_mb"]
+    assert measured["seconds"] < 5.0
+    small = np.asarray(json.loads(subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT], input=png_bytes(draw_digit(7, mode="L")), capture_output=True,
+        cwd=ROOT, timeout=120, check=True).stdout)["x"], np.float32)
+    assert float(np.abs(np.asarray(measured["x"], np.float32) - small).mean()) < 0.03
