@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import imaging, preprocess
+from . import imaging, preprocess, synth
 from .data import Mnist, cache_dir, load_mnist
+
+SYNTHETIC_COUNT = 12_000
 
 
 def mnist_to_uint8(images: np.ndarray) -> np.ndarray:
@@ -39,12 +41,12 @@ def prepare_many(images: np.ndarray, processes: int | None = None) -> np.ndarray
 
 
 def _pipeline_fingerprint() -> str:
-    sources = b"".join(Path(module.__file__).read_bytes() for module in (preprocess, imaging))
+    sources = b"".join(Path(module.__file__).read_bytes() for module in (preprocess, imaging, synth))
     return hashlib.sha256(sources).hexdigest()[:12]
 
 
 def prepared_mnist(folder: Path | None = None, mnist: Mnist | None = None) -> dict[str, np.ndarray]:
-    """x_train, y_train, x_val, y_val, x_test, y_test, all through the serving pipeline."""
+    """x_train, y_train, x_val, y_val, x_test, y_test, x_synth, y_synth, all through the serving pipeline."""
     folder = folder or cache_dir()
     path = folder / f"prepared-{_pipeline_fingerprint()}.npz"
     if path.is_file():
@@ -55,6 +57,8 @@ def prepared_mnist(folder: Path | None = None, mnist: Mnist | None = None) -> di
     for name, split in (("train", mnist.train), ("val", mnist.validation), ("test", mnist.test)):
         arrays[f"x_{name}"] = prepare_many(mnist_to_uint8(split.images))
         arrays[f"y_{name}"] = split.labels
+    synthetic, labels = synth.synthetic_set(SYNTHETIC_COUNT)
+    arrays["x_synth"], arrays["y_synth"] = prepare_many(synthetic), labels
     folder.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
     return arrays

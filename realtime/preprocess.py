@@ -125,11 +125,12 @@ def _envelope(gray: np.ndarray, extreme: type[ImageFilter.RankFilter]) -> np.nda
     if step > 1:
         blocks = blocks.reshape(h // step, step, w // step, step)
         blocks = blocks.max(axis=(1, 3)) if dark_ink else blocks.min(axis=(1, 3))
-    small = Image.fromarray(blocks.astype(np.float32), "F")
-    size = max(3, (min(small.size) // 4) | 1)
+    size = max(3, (min(blocks.shape) // 4) | 1)
+    pad = size  # edge-replicated margin: a closing then leaves a light gradient exactly as it is
+    small = Image.fromarray(np.pad(blocks.astype(np.float32), pad, mode="edge"), "F")
     undo = ImageFilter.MinFilter if dark_ink else ImageFilter.MaxFilter
-    level = small.filter(extreme(size)).filter(undo(size))
-    return np.asarray(level.resize((width, height), Image.Resampling.BILINEAR), np.float32)
+    level = np.asarray(small.filter(extreme(size)).filter(undo(size)), np.float32)[pad:-pad, pad:-pad]
+    return np.asarray(Image.fromarray(level, "F").resize((width, height), Image.Resampling.BILINEAR), np.float32)
 
 
 def _box_blur(a: np.ndarray, radius: int) -> np.ndarray:
@@ -146,7 +147,7 @@ def _clean(ink: np.ndarray, photographed: bool) -> np.ndarray | None:
     """Drop paper grain and specks, stretch strokes to full strength; None if nothing is left."""
     floor = float(np.median(ink))
     spread = 1.4826 * float(np.median(np.abs(ink - floor)))
-    threshold = floor + max(0.1, 5.0 * spread)
+    threshold = floor + max(0.1, 6.0 * spread)
     strong = ink > threshold
     if strong.sum() < 4:
         return None
@@ -154,7 +155,7 @@ def _clean(ink: np.ndarray, photographed: bool) -> np.ndarray | None:
     if core - floor < 0.2:
         return None
     ink = np.clip((ink - threshold) / max(core - threshold, 1e-3), 0.0, 1.0)
-    ink[_neighbours(ink > 0) < 2] = 0.0  # an isolated pixel is a speck, not a stroke
+    ink[_neighbours(ink > 0) < 3] = 0.0  # a pixel with fewer than two inked neighbours is a speck
     if photographed:
         ink = _drop_border_clutter(ink)
     if np.count_nonzero(ink) < 4:
