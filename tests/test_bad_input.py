@@ -51,7 +51,8 @@ ERROR_STATUSES = {400, 413, 415}
 def web(request):
     """The Flask test client: the shared `app` fixture, or an app honouring DIGITS_MODEL_PATH."""
     if CHECK_DIGITS:
-        return request.getfixturevalue("app").test_client()
+        yield request.getfixturevalue("app").test_client()
+        return
     application = make_app()
     yield application.test_client()
     application.extensions["digits"].scheduler.stop()
