@@ -25,6 +25,7 @@ export class Live {
     this.discardBelow = 0;   // answers to requests made before a clear are dropped
     this.sentVersion = -1;   // pad.version of the newest frame sent
     this.versions = new Map(); // seq -> pad.version it pictured
+    this.shown = null;       // {payload, version, final, source} of the answer on screen
     this.busy = false;       // a frame is being encoded or is in flight
     this.inFlightSeq = null;
     this.timer = 0;
@@ -85,7 +86,15 @@ export class Live {
     // Offline, one request per finished stroke: a POST per move would flood the server.
     if (!live && this.pad.drawing) return;
     const version = this.pad.version;
-    if (version === this.sentVersion) return; // nothing changed since the last frame
+    if (version === this.sentVersion) {
+      // Nothing changed since the last frame. If its answer is already on screen and the
+      // stroke just ended, that answer is the final one: say so (it was shown as "live").
+      if (!this.pad.drawing && this.shown && !this.shown.final && this.shown.version === version) {
+        this.shown.final = true;
+        this.handlers.onPrediction(this.shown.payload, { final: true, source: this.shown.source });
+      }
+      return;
+    }
     if (this.pad.isEmpty) {
       this.sentVersion = version;
       return;
@@ -137,11 +146,13 @@ export class Live {
     for (const key of this.versions.keys()) if (key <= seq) this.versions.delete(key);
     // Final: the answer pictures the ink as it now stands, with no stroke under way.
     const final = source === "upload" || (!this.pad.drawing && version === this.pad.version);
+    this.shown = { payload, version, final, source };
     this.handlers.onPrediction(payload, { final, source });
   }
 
   /** Forget everything asked so far (after a clear): late answers must not come back. */
   reset() {
+    this.shown = null;
     this.discardBelow = this.seq + 1;
     this.sentVersion = this.pad.version;
   }

@@ -1,6 +1,9 @@
 // Showing a prediction: the big digit, the top-3 bars, all ten, and the 28x28 model input.
 
-const percent = (p) => `${(p * 100).toFixed(p >= 0.9995 ? 0 : 1)}%`;
+const percent = (p) => {
+  if (p > 0 && p < 0.0005) return "<0.1%"; // "0.0%" would read as impossible
+  return `${(p * 100).toFixed(p >= 0.9995 ? 0 : 1)}%`;
+};
 
 export class View {
   constructor(root = document) {
@@ -33,6 +36,7 @@ export class View {
 
   clear() {
     this.digit.textContent = "";
+    delete this.digit.dataset.final;
     this.confidence.textContent = "";
     this.bars.replaceChildren();
     this.updateAllTen([], null);
