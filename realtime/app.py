@@ -55,6 +55,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         max_http_buffer_size=app.config["SOCKET_MAX_MESSAGE_BYTES"],
         ping_interval=10,
         ping_timeout=10,
+        # Handlers only hand a frame to the scheduler, so they run inline in each client's reader:
+        # a flooding client is then read no faster than it is served (backpressure), instead of
+        # spawning a task per message and crowding everyone else off the loop.
+        async_handlers=False,
     )
 
     model_path = Path(app.config["MODEL_PATH"])

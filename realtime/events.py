@@ -28,8 +28,12 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
             seq = message.get("seq") if isinstance(message, dict) else None
             socketio.emit("prediction_error", {"seq": seq if isinstance(seq, int) else None,
                                                "error": error.to_dict()}, to=sid)
+            socketio.sleep(0)
             return
         scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq)))
+        # A green thread reading a socket that always has data never yields; give the loop back
+        # after every frame so a flooding client cannot starve the others or the answers.
+        socketio.sleep(0)
 
     @socketio.on("disconnect")
     def disconnect(*_reason):

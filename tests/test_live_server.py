@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -118,33 +120,46 @@ def test_bad_frames_get_prediction_error_and_the_connection_keeps_working(server
         listener.close()
 
 
-def test_the_loop_keeps_serving_others_while_one_client_floods(server):
-    """Inference runs off the event loop: a second client's answers and pings keep flowing."""
-    flooder, other = Listener(server.url), Listener(server.url)
-    stop = threading.Event()
+FLOODER = """
+import sys, time, socketio
+frame = open(sys.argv[2], "rb").read()
+client = socketio.Client(reconnection=False)
+client.connect(sys.argv[1], transports=["websocket"])
+print("connected", flush=True)
+seq, deadline = 0, time.monotonic() + float(sys.argv[3])
+while time.monotonic() < deadline and client.connected:
+    seq += 1
+    client.emit("snapshot", {"seq": seq, "image": frame})
+print("sent", seq, "connected", client.connected, flush=True)
+client.disconnect()
+"""
 
-    def flood():
-        seq = 0
-        while not stop.is_set():
-            seq += 1
-            flooder.send(seq)
 
-    thread = threading.Thread(target=flood, daemon=True)
-    thread.start()
+def test_the_loop_keeps_serving_others_while_one_client_floods(server, tmp_path):
+    """Inference runs off the event loop and the loop is shared fairly: while another process
+    floods the server as fast as it can, a second client's answers and pings keep flowing."""
+    frame_path = tmp_path / "frame.png"
+    frame_path.write_bytes(FRAME)
+    flooder = subprocess.Popen([sys.executable, "-c", FLOODER, server.url, str(frame_path), "8"],
+                               stdout=subprocess.PIPE, text=True)
+    other = None
     try:
+        assert flooder.stdout.readline().strip() == "connected"
+        other = Listener(server.url)
         answered = 0
         for seq in range(1, 21):
             other.send(seq)
             answered += other.wait_for_seq(seq, timeout=5)
             time.sleep(0.05)
         assert answered == 20
-        assert other.client.connected and flooder.client.connected
+        assert other.client.connected
         assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+        assert flooder.poll() is None, "the flood was still going on while the other client was served"
     finally:
-        stop.set()
-        thread.join(5)
-        flooder.close()
-        other.close()
+        if other:
+            other.close()
+        flooder.kill()
+        flooder.wait(10)
 
 
 def test_http_and_socket_share_the_scheduler(server):
