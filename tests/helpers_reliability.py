@@ -212,6 +212,7 @@ class Recorder:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     handle: bool = True
+    client_options: dict[str, Any] = field(default_factory=dict)
     sent: dict[int, float] = field(default_factory=dict)
     answered: dict[int, float] = field(default_factory=dict)
     predictions: dict[int, dict] = field(default_factory=dict)
@@ -219,7 +220,7 @@ class Recorder:
     order: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.client = socketio.Client(reconnection=False, request_timeout=10)
+        self.client = socketio.Client(reconnection=False, request_timeout=10, **self.client_options)
         self.changed = threading.Condition()
         self.disconnects = 0
         if self.handle:
