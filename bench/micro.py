@@ -1,0 +1,91 @@
+"""In-process micro-benchmarks: model call and preprocessing.
+
+Runs in its own process (`python -m bench.micro --model PATH`) so that TensorFlow never
+loads into the harness, and prints one JSON object on its last line of stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> dict[str, float | int]:
+    """Median (and spread) of `repeats` calls, in milliseconds, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000.0)
+    samples.sort()
+    return {"median_ms": round(statistics.median(samples), 4),
+            "p95_ms": round(samples[min(len(samples) - 1, int(0.95 * len(samples)))], 4),
+            "min_ms": round(samples[0], 4), "n": len(samples)}
+
+
+def inference(model_path: str, repeats: int) -> dict:
+    import numpy as np
+
+    from realtime.model import Predictor, load_model
+
+    model = load_model(model_path)
+    predictor = Predictor(model)
+    predictor.warm_up()
+    rng = np.random.default_rng(0)
+    batches = {size: rng.random((size, 28, 28, 1), dtype=np.float32) for size in (1, 32)}
+    out: dict[str, dict] = {"predictor": {}, "model_predict": {}}
+    for size, batch in batches.items():
+        out["predictor"][f"batch{size}"] = timed(lambda b=batch: predictor(b), repeats, warmup=10)
+        out["model_predict"][f"batch{size}"] = timed(lambda b=batch: model.predict(b, verbose=0),
+                                                     max(5, repeats // 5), warmup=3)
+    for size in (1, 32):
+        ours, theirs = out["predictor"][f"batch{size}"], out["model_predict"][f"batch{size}"]
+        ours["per_image_ms"] = round(ours["median_ms"] / size, 4)
+        theirs["per_image_ms"] = round(theirs["median_ms"] / size, 4)
+    return out
+
+
+def preprocessing(repeats: int) -> dict:
+    from bench import images
+    from bench.baseline_server import preprocess as baseline_preprocess
+    from realtime.preprocess import prepare_bytes
+
+    inputs = {
+        "canvas_snapshot": images.snapshot_png(7),
+        "canvas_280": images.canvas_png(7),
+        "photo_12mp": images.photo_jpeg(),
+    }
+    out: dict[str, dict] = {"inputs": {}, "ours": {}, "baseline": {}}
+    for name, data in inputs.items():
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as probe:
+            out["inputs"][name] = {"format": probe.format, "size": list(probe.size), "bytes": len(data)}
+        few = repeats if name != "photo_12mp" else max(3, repeats // 10)
+        out["ours"][name] = timed(lambda d=data: prepare_bytes(d), few, warmup=2)
+        out["baseline"][name] = timed(lambda d=data: baseline_preprocess(d), few, warmup=2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="model-call and preprocessing micro-benchmarks")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args(argv)
+    result = {"inference": inference(args.model, args.repeats), "preprocessing": preprocessing(args.repeats)}
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
