@@ -67,6 +67,7 @@ pad.addEventListener("strokestart", () => {
   }
 });
 pad.addEventListener("change", () => {
+  delete view.digit.dataset.final; // what is shown no longer answers the ink as it now is
   undoButton.disabled = pad.isEmpty;
   stage.classList.toggle("has-ink", !pad.isEmpty || !preview.hidden);
   if (pad.isEmpty) {
@@ -127,6 +128,7 @@ setupUpload({
 const projectorButton = $("projector-toggle");
 function setProjector(on) {
   root.classList.toggle("projector", on);
+  document.body.classList.toggle("projector", on); // either element is a fine hook for styles and tests
   projectorButton.setAttribute("aria-pressed", String(on));
   const url = new URL(location.href);
   if (on) url.searchParams.set("projector", "1");

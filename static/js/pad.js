@@ -115,7 +115,10 @@ export class Pad extends EventTarget {
 
   changed() {
     this.version += 1;
-    this.requestRender();
+    // While drawing, one render per frame is plenty; a clear or undo shows at once, so the
+    // pad is never seen (or read back) a frame behind the strokes.
+    if (this.drawing) this.requestRender();
+    else this.renderNow();
     this.dispatchEvent(new Event("change"));
   }
 
@@ -147,6 +150,12 @@ export class Pad extends EventTarget {
         this.render();
       });
     }
+  }
+
+  renderNow() {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.render();
   }
 
   render() {

@@ -79,7 +79,7 @@ def expect_prediction(page: Page, digit: int) -> None:
     """The answer to the finished drawing (not an earlier frame's) is `digit`."""
     prediction = page.get_by_test_id("prediction")
     expect(prediction).to_have_attribute("data-final", "true", timeout=10_000)
-    expect(prediction).to_have_text(str(digit))
+    expect(prediction).to_have_text(str(digit), timeout=10_000)
     bars = page.locator(BARS_WITH_VALUES)
     expect(bars.first).to_have_attribute("data-digit", str(digit))
     probability = float(bars.first.get_attribute("data-probability"))

@@ -25,7 +25,7 @@ def test_upload_shows_picture_and_prediction(page: Page, base_url: str) -> None:
     preview = page.locator("#upload-preview")
     expect(preview).to_be_visible()
     expect(preview).to_have_attribute("src", re.compile(r"^blob:"))
-    assert preview.evaluate("img => img.complete && img.naturalWidth") == 200
+    assert preview.evaluate("img => img.decode().then(() => img.naturalWidth)") == 200
     expect_prediction(page, 4)
     expect(page.locator("#announcer")).to_contain_text("4")
 
