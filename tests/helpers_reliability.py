@@ -279,6 +279,73 @@ class Recorder:
             self.client.disconnect()
 
 
+class RawClient:
+    """A Socket.IO client on a bare websocket: `send_frame` blocks while the server is not reading.
+
+    python-socketio's `emit` only appends to an unbounded client-side queue, so "as fast as it can"
+    would measure that queue, not the server; this client writes to the socket itself, as a
+    hostile client would. With `read=False` it never reads a byte after connecting (answers and
+    pings pile up on the server's side); otherwise a reader thread answers pings and counts answers.
+    """
+
+    def __init__(self, url: str, read: bool = True, receive_buffer: int | None = None) -> None:
+        import socket as socket_module
+
+        import websocket
+
+        address = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        options = [(socket_module.SOL_SOCKET, socket_module.SO_RCVBUF, receive_buffer)] if receive_buffer else []
+        self.ws = websocket.create_connection(address, timeout=10, sockopt=options, enable_multithread=True)
+        assert self.ws.recv().startswith("0")  # Engine.IO open
+        self.ws.send("40")  # Socket.IO connect to the default namespace
+        assert self.ws.recv().startswith("40")
+        self.seq = 0
+        self.answered: list[int] = []
+        self.errors: list[dict] = []
+        self.closed = False
+        self.answer_event = threading.Event()
+        if read:
+            self.ws.settimeout(None)
+            threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        import json
+
+        while not self.closed:
+            try:
+                message = self.ws.recv()
+            except Exception:
+                self.closed = True
+                return
+            if message == "2":
+                with contextlib.suppress(Exception):
+                    self.ws.send("3")
+            elif isinstance(message, str) and message.startswith("42"):
+                event, payload = json.loads(message[2:])[:2]
+                if event == "prediction":
+                    self.answered.append(payload["seq"])
+                else:
+                    self.errors.append(payload)
+                self.answer_event.set()
+
+    def send_frame(self, image: Any) -> bool:
+        """Send the next snapshot (a data URL); False once the server has closed the connection."""
+        import json
+
+        self.seq += 1
+        try:
+            self.ws.send("42" + json.dumps(["snapshot", {"seq": self.seq, "image": image}]))
+            return True
+        except Exception:
+            self.closed = True
+            return False
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self.ws.close(timeout=1)
+
+
 def percentile(values: Iterable[float], q: float) -> float:
     return float(np.percentile(np.asarray(list(values), np.float64), q))
 
