@@ -28,6 +28,11 @@ DECODE_TARGET = 1024
 # full-size copies (RGBA conversion, thumbnail copy) in the preprocessing after it.
 _REDUCE_DIRECT = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F"})
 _REDUCE_VIA = {"1": "L", "I;16": "I", "I;16L": "I", "I;16B": "I", "I;16N": "I"}
+# Pillow warns from 89 megapixels and refuses from 178; `limits` (40 MP by default) are checked
+# right after the header, so its warning adds nothing. Filtered once, here: a per-call
+# `warnings.catch_warnings()` changes the process-wide filter list and is not thread-safe (decoding
+# runs in several threads at once), and concurrent calls left an "ignore every warning" filter behind.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[^;,]*)*)(?P<b64>;base64)?,")
 
 
@@ -68,10 +73,8 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
     if not data:
         raise InputError("empty_image", "The image is empty.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
         raise InputError("image_too_large", "The image has too many pixels.", 413) from exc
     except UnidentifiedImageError as exc:
         raise InputError("not_an_image",
@@ -93,9 +96,7 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
     if image.format in {"JPEG", "MPO"} and max(width, height) > 2 * DECODE_TARGET:
         image.draft(image.mode, (DECODE_TARGET, DECODE_TARGET))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            image.load()
+        image.load()
     except Exception as exc:
         raise InputError("corrupt_image", "The image data is truncated or corrupt.") from exc
     with contextlib.suppress(Exception):  # a broken EXIF block should not cost the picture
