@@ -122,12 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     result["meta"]["harness_wall_s"] = round(time.monotonic() - started, 1)
     output = Path(args.output)
     if args.merge and output.is_file():
-        previous = json.loads(output.read_text())
-        for key, value in previous.items():
-            if result.get(key) in (None, {}, []) and value not in (None, {}, []):
-                result[key] = value
-        result["ratios"] = compute_ratios(result)
-        result["targets"] = evaluate_targets(result)
+        result = merge(json.loads(output.read_text()), result, settings["phases"])
     write_json(result, output)
     if not args.no_plot and result.get("socketio"):
         try:
@@ -139,6 +134,31 @@ def main(argv: list[str] | None = None) -> None:
             print(f"warning: no plot: {exc}", file=sys.stderr)
     print(report.table(result))
     print(f"\nwrote {output}")
+
+
+def merge(previous: dict, current: dict, phases: list[str]) -> dict:
+    """The previous result with this run's phases replaced (cold starts pooled); meta says what merged."""
+    merged = dict(previous)
+    sections = {"micro": ("inference", "preprocessing"), "http": ("http",), "socketio": ("socketio",),
+                "soak": ("soak",)}
+    for phase in phases:
+        for key in sections[phase]:
+            merged[key] = current[key]
+    cold = {**(previous.get("cold_start") or {})}
+    for kind, now in (current.get("cold_start") or {}).items():
+        runs = [*(_get(cold, kind, "runs_s") or []), *now["runs_s"]]
+        lines = [x for x in (_get(cold, kind, "ready_line_median_s"), now.get("ready_line_median_s")) if x]
+        cold[kind] = {"runs_s": runs, "median_s": round(statistics.median(runs), 3) if runs else None,
+                      "min_s": min(runs) if runs else None,
+                      "ready_line_median_s": round(statistics.median(lines), 3) if lines else None}
+    merged["cold_start"] = cold
+    merged["meta"] = {**previous.get("meta", {}), "merged_runs": [
+        *(_get(previous, "meta", "merged_runs") or []),
+        {key: current["meta"].get(key) for key in ("date", "git_commit", "load_average_before",
+                                                   "load_average_after", "settings")}]}
+    merged["ratios"] = compute_ratios(merged)
+    merged["targets"] = evaluate_targets(merged)
+    return merged
 
 
 def write_json(result: dict, path: Path) -> None:

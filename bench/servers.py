@@ -186,6 +186,9 @@ def launch(kind: str, model: str, timeout: float = 120.0, async_mode: str = "eve
             raise RuntimeError(f"{kind} server not healthy within {timeout:.0f} s:\n{server.tail()}")
         time.sleep(0.02)
     server.cold_start_s = round(time.monotonic() - started, 3)
+    waited_for_line = time.monotonic() + 2.0  # the reader thread may be a moment behind the socket
+    while not ready_at and time.monotonic() < waited_for_line and process.poll() is None:
+        time.sleep(0.01)
     if ready_at:
         server.ready_line_s = round(ready_at[0] - started, 3)
     session.close()
