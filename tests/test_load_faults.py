@@ -88,7 +88,8 @@ def measure_latencies(recorder: Recorder, count: int, first_seq: int, pause_s: f
 
 
 FLOODER = """
-import json, sys, threading, time
+import json, os, sys, threading, time
+os.nice(19)  # it floods with whatever CPU the server leaves over, as a remote client would
 sys.path[:0] = [{tests!r}]
 from helpers_reliability import RawClient
 from test_load_faults import FRAMES
