@@ -50,11 +50,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {exc}")
     scheduler = app.extensions["digits"].scheduler
 
-    def stop(signum, _frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
         if args.async_mode == "eventlet":
             _serve_eventlet(app, args.host, args.port)
@@ -77,13 +72,30 @@ def _serve_eventlet(app, host: str, port: int) -> None:
     import eventlet.wsgi
 
     listener = eventlet.listen((host, port))
+    requested: list[int] = []
+
+    def request_stop(signum, _frame):
+        # Only note it: under eventlet a handler runs in whichever green thread is current, and
+        # an exception raised there would kill that thread (or be swallowed), not the server.
+        requested.append(signum)
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    serving = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False, max_size=2000)
     _ready(host, listener.getsockname()[1])
-    eventlet.wsgi.server(listener, app, log_output=False, max_size=2000)
+    while not requested and not serving.dead:
+        eventlet.sleep(0.1)
+    listener.close()  # not serving.kill(): wsgi.server would wait for every open websocket
 
 
 def _serve_threading(app, host: str, port: int) -> None:
     from werkzeug.serving import make_server
 
+    def stop(signum, _frame):
+        raise SystemExit(0)  # unwinds serve_forever() in the main thread
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     server = make_server(host, port, app, threaded=True)
     _ready(host, server.socket.getsockname()[1])
     try:

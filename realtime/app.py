@@ -47,11 +47,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.json.sort_keys = False
 
-    origins = app.config["ALLOWED_ORIGINS"]
     socketio = SocketIO(
         app,
         async_mode=app.config["ASYNC_MODE"],
-        cors_allowed_origins=origins if origins else None,  # None: same origin only
+        cors_allowed_origins=_origin_policy(app.config["ALLOWED_ORIGINS"]),
         max_http_buffer_size=app.config["SOCKET_MAX_MESSAGE_BYTES"],
         ping_interval=10,
         ping_timeout=10,
@@ -80,6 +79,21 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_error_handlers(app)
     _register_security_headers(app)
     return app
+
+
+def _origin_policy(extra: list[str]):
+    """Same origin only by default; configured origins are allowed on top of it, never instead."""
+    if not extra:
+        return None
+    if "*" in extra:
+        return "*"
+    allowed = set(extra)
+
+    def origin_allowed(origin: str, environ: dict) -> bool:
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin in allowed or origin == own
+
+    return origin_allowed
 
 
 def describe_model(path: Path, predictor: Predictor) -> dict[str, Any]:

@@ -19,7 +19,7 @@ SIZE = 28
 def augment(images: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
     """(b, 28, 28, 1) float in [0,1] to an augmented batch of the same shape."""
     x = _random_affine(images)
-    x = _elastic(x, alpha=1.6, probability=0.5)
+    x = _elastic(x, alpha=1.6, probability=0.4)
     x = _stroke_weight(x)
     x = _pen_softness(x)
     return tf.clip_by_value(x, 0.0, 1.0)
@@ -31,7 +31,7 @@ def _uniform(batch, low, high):
 
 def _random_affine(x: tf.Tensor) -> tf.Tensor:
     b = tf.shape(x)[0]
-    angle = _uniform(b, -15.0, 15.0) * (math.pi / 180)
+    angle = _uniform(b, -13.0, 13.0) * (math.pi / 180)
     shear = _uniform(b, -0.3, 0.3)
     scale_x = _uniform(b, 0.8, 1.1)
     scale_y = scale_x * _uniform(b, 0.9, 1.1)

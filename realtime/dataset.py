@@ -19,7 +19,7 @@ from PIL import Image
 from . import imaging, preprocess, synth
 from .data import Mnist, cache_dir, load_mnist
 
-SYNTHETIC_COUNT = 12_000
+SYNTHETIC_COUNT = 10_000
 
 
 def mnist_to_uint8(images: np.ndarray) -> np.ndarray:

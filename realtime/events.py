@@ -20,14 +20,16 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
         return deliver
 
     @socketio.on("snapshot")
-    def snapshot(message):
+    def snapshot(message=None, *extra):
         sid = request.sid
         try:
+            if extra:
+                raise InputError("invalid_snapshot", 'A snapshot is one object {"seq": <int>, "image": ...}.')
             seq, image = snapshot_from_message(message, max_frame_bytes)
         except InputError as error:
             seq = message.get("seq") if isinstance(message, dict) else None
-            socketio.emit("prediction_error", {"seq": seq if isinstance(seq, int) else None,
-                                               "error": error.to_dict()}, to=sid)
+            valid = isinstance(seq, int) and not isinstance(seq, bool)
+            socketio.emit("prediction_error", {"seq": seq if valid else None, "error": error.to_dict()}, to=sid)
             socketio.sleep(0)
             return
         scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq)))

@@ -521,8 +521,7 @@ WRONG_FRAMES = [
     ("missing-seq", {"image": data_url(PNG)}, "invalid_seq"),
     ("seq-string", {"seq": "1", "image": data_url(PNG)}, "invalid_seq"),
     ("seq-float", {"seq": 1.5, "image": data_url(PNG)}, "invalid_seq"),
-    pytest.param({"seq": True, "image": data_url(PNG)}, "invalid_seq", id="seq-bool", marks=pytest.mark.xfail(
-        strict=True, reason="events.py echoes seq=True back: `isinstance(seq, int)` is true for a bool")),
+    pytest.param({"seq": True, "image": data_url(PNG)}, "invalid_seq", id="seq-bool"),
     ("seq-null", {"seq": None, "image": data_url(PNG)}, "invalid_seq"),
     ("empty-object", {}, "invalid_seq"),
 ]
@@ -617,8 +616,6 @@ def test_socket_hostile_packets_do_not_hurt_the_server(scratch_server):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="events.py: `snapshot(message)` takes exactly one argument, so a "
-                   "snapshot with none or two raises TypeError in the handler (traceback, no prediction_error)")
 @pytest.mark.parametrize("arguments", [(), ({"seq": 1, "image": "x"}, {"seq": 2, "image": "y"})],
                          ids=["no-payload", "two-payloads"])
 def test_socket_snapshot_without_payload_gets_prediction_error(scratch_server, arguments):

@@ -111,8 +111,6 @@ def test_allowed_origins_from_the_environment(server_allowing_by_env):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="app.py passes ALLOWED_ORIGINS as the whole list to Socket.IO, "
-                   "so the page's own origin is refused once any extra origin is configured")
 def test_allowed_origins_keep_the_page_own_origin(server_allowing_by_env):
     url = server_allowing_by_env.url
     assert can_connect(url, url), "with extra origins configured, the page itself can no longer connect"
