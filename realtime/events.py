@@ -9,6 +9,9 @@ from .errors import InputError
 from .inputs import snapshot_from_message
 from .scheduler import InferenceScheduler, Job
 
+FLOOD_WAIT_S = 1.0
+FLOOD_POLL_S = 0.005
+
 
 def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes: int) -> None:
     def answer(sid: str, seq: int):
@@ -32,10 +35,18 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
             socketio.emit("prediction_error", {"seq": seq if valid else None, "error": error.to_dict()}, to=sid)
             socketio.sleep(0)
             return
-        scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq)))
+        outcome = scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq)))
         # A green thread reading a socket that always has data never yields; give the loop back
         # after every frame so a flooding client cannot starve the others or the answers.
         socketio.sleep(0)
+        if outcome == "superseded":
+            # Backpressure for a client sending faster than it is served: handlers run inline in
+            # its reader, so its next message is not read until this frame is taken (at most
+            # FLOOD_WAIT_S). Its surplus then waits in its own socket, not on the server's loop.
+            waited = 0.0
+            while waited < FLOOD_WAIT_S and scheduler.is_waiting(sid):
+                socketio.sleep(FLOOD_POLL_S)
+                waited += FLOOD_POLL_S
 
     @socketio.on("disconnect")
     def disconnect(*_reason):

@@ -90,21 +90,30 @@ class InferenceScheduler:
     def running(self) -> bool:
         return self._running
 
-    def submit(self, job: Job) -> bool:
-        """Queue a frame; False if its seq is not newer than one already accepted for that client."""
+    def submit(self, job: Job) -> str:
+        """Queue a frame. Returns "queued", "superseded" (it replaced this client's waiting frame:
+        the client sends faster than it is served) or "stale" (its seq is not newer than one
+        already accepted, so it is dropped)."""
         with self._wakeup:
             self.stats.received += 1
             if job.seq is not None:
                 last = self._last_seq.get(job.key)
                 if last is not None and job.seq <= last:
                     self.stats.stale += 1
-                    return False
+                    return "stale"
                 self._last_seq[job.key] = job.seq
+            outcome = "queued"
             if job.key in self._pending:
                 self.stats.superseded += 1
+                outcome = "superseded"
             self._pending[job.key] = job  # keeps the client's place in line
             self._wakeup.notify()
-        return True
+        return outcome
+
+    def is_waiting(self, key: Hashable) -> bool:
+        """Whether a frame of this client is queued and not yet taken by the worker."""
+        with self._wakeup:
+            return key in self._pending
 
     def forget(self, key: Hashable) -> None:
         """Drop what is known of a client that went away."""
