@@ -71,8 +71,7 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
     gray = _gray_on_white(image)
     # Most of a picture is background, so the median is its level; ink is the far tail.
     # (The border is no guide: photos have tables and paper edges there.)
-    background = float(np.median(gray))
-    low, high = np.percentile(gray, [0.5, 99.5])
+    low, background, high = (float(v) for v in np.percentile(gray, [0.5, 50, 99.5]))
     if max(background - low, high - background) < 0.1:  # very little ink: look at the extremes
         low, high = float(gray.min()), float(gray.max())
     ink_is_dark = background - low >= high - background
@@ -144,8 +143,11 @@ def _box_blur(a: np.ndarray, radius: int) -> np.ndarray:
 
 def _clean(ink: np.ndarray, photographed: bool) -> np.ndarray | None:
     """Drop paper grain and specks, stretch strokes to full strength; None if nothing is left."""
-    floor = float(np.median(ink))
-    spread = 1.4826 * float(np.median(np.abs(ink - floor)))
+    if np.count_nonzero(ink) * 2 < ink.size:  # a clean background: median and its deviation are 0
+        floor = spread = 0.0
+    else:
+        floor = float(np.median(ink))
+        spread = 1.4826 * float(np.median(np.abs(ink - floor)))
     threshold = floor + max(0.1, 6.0 * spread)
     strong = ink > threshold
     if strong.sum() < 4:
