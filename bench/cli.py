@@ -82,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="keep the sections of an existing --output that this run does not measure")
     parser.add_argument("--plot", default=str(DEFAULT_PLOT), help="latency/throughput plot (PNG)")
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: print the table and redraw the plot from --output")
     return parser.parse_args(argv)
 
 
@@ -114,6 +116,12 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.report_only:
+        result = json.loads(Path(args.output).read_text())
+        if not args.no_plot and result.get("socketio"):
+            report.plot(result, Path(args.plot))
+        print(report.table(result))
+        return
     settings = settings_from(args)
     atexit.register(servers.stop_all)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: no server left behind
