@@ -3,7 +3,11 @@
     python -m bench                 full run (about 6-8 minutes on 2 cores)
     python -m bench --quick         tiny settings (a smoke run: about half a minute; figures not meaningful)
     python -m bench --soak 300      the full run plus a 5-minute streaming run watching RSS
-    python -m bench --soak 300 --phases soak   only the soak (merged into the existing JSON with --merge)
+    python -m bench --soak 300 --phases soak --merge   only the soak, merged into the existing JSON
+
+Socket.IO load is measured twice: open loop (the spec: every client sends 20 frames/s
+whatever happens to them) and closed loop (each client keeps one frame in flight, as the
+page does, so no queue can build up outside the server's latest-wins).
 
 Ratios are "times better than the baseline" (> 1 means ours is better): baseline ÷ ours for
 times, CPU and memory; ours ÷ baseline for throughput.
@@ -37,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.json"
 DEFAULT_PLOT = ROOT / "docs" / "bench" / "latency_vs_clients.png"
 DEFAULT_MODEL = ROOT / "realtime" / "model" / "digits.keras"
-PHASES = ("micro", "http", "socketio", "soak")
+PHASES = ("micro", "http", "socketio", "closed_loop", "soak")
 
 FULL = {"levels": [1, 10, 50, 100], "duration": 10.0, "grace": 5.0, "http_duration": 5.0, "repeats": 300,
         "restart": True}
@@ -148,7 +152,7 @@ def merge(previous: dict, current: dict, phases: list[str]) -> dict:
     """The previous result with this run's phases replaced (cold starts pooled); meta says what merged."""
     merged = dict(previous)
     sections = {"micro": ("inference", "preprocessing"), "http": ("http",), "socketio": ("socketio",),
-                "soak": ("soak",)}
+                "closed_loop": ("socketio_closed_loop",), "soak": ("soak",)}
     for phase in phases:
         for key in sections[phase]:
             merged[key] = current[key]
@@ -184,7 +188,8 @@ def log(message: str) -> None:
 
 def run(settings: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"meta": meta(settings), "inference": {}, "preprocessing": {},
-                              "cold_start": {}, "http": {}, "socketio": {}, "soak": None}
+                              "cold_start": {}, "http": {}, "socketio": {}, "socketio_closed_loop": {},
+                              "soak": None}
     cold: dict[str, list[float]] = {kind: [] for kind in settings["kinds"]}
     ready_line: dict[str, list[float]] = {kind: [] for kind in settings["kinds"]}
     pool = ServerPool(settings, cold, ready_line)
@@ -204,6 +209,8 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
             result["http"] = run_http(settings, pool)
         if "socketio" in settings["phases"]:
             result["socketio"] = run_socketio(settings, pool)
+        if "closed_loop" in settings["phases"]:
+            result["socketio_closed_loop"] = run_socketio(settings, pool, closed_loop=True)
         if "soak" in settings["phases"]:
             result["soak"] = run_soak(settings, pool)
         if micro_job is not None:
@@ -315,7 +322,7 @@ def frame_sets() -> list[list[bytes]]:
     return [images.stream_frames(variant) for variant in range(4)]
 
 
-def run_socketio(settings: dict, pool: ServerPool) -> dict:
+def run_socketio(settings: dict, pool: ServerPool, closed_loop: bool = False) -> dict:
     frames = frame_sets()
     sizes = sorted(len(f) for group in frames for f in group)
     out: dict[str, Any] = {"frames": {"distinct": len(sizes), "bytes_median": sizes[len(sizes) // 2],
@@ -324,18 +331,21 @@ def run_socketio(settings: dict, pool: ServerPool) -> dict:
                            **{kind: [] for kind in settings["kinds"]}}
     for clients in settings["levels"]:
         for kind in settings["kinds"]:  # interleaved, so drifting background load hits both alike
-            log(f"Socket.IO {kind}: {clients} client(s) x {settings['fps']:g} fps for {settings['duration']} s")
-            out[kind].append(measure_level(settings, pool, kind, clients, settings["duration"], frames))
+            log(f"Socket.IO {kind}: {clients} client(s) x {settings['fps']:g} fps for {settings['duration']} s"
+                + (", closed loop" if closed_loop else ""))
+            out[kind].append(measure_level(settings, pool, kind, clients, settings["duration"], frames,
+                                           closed_loop=closed_loop))
     return out
 
 
 def measure_level(settings: dict, pool: ServerPool, kind: str, clients: int, duration: float,
-                  frames: list[list[bytes]], timeline: bool = False) -> dict:
+                  frames: list[list[bytes]], timeline: bool = False, closed_loop: bool = False) -> dict:
     server = pool.get(kind, fresh=timeline)  # the soak (timeline) always starts from a fresh server
     try:
         before = server.stats()
         level = socket_load.run_level(server.url, clients, frames, fps=settings["fps"], duration=duration,
-                                      grace=settings["grace"], processes=settings["client_procs"])
+                                      grace=settings["grace"], processes=settings["client_procs"],
+                                      closed_loop=closed_loop)
         after = server.stats()
         start, end = level.pop("window")
         server.monitor.sample()
@@ -429,8 +439,8 @@ def _get(data: Any, *path: Any) -> Any:
     return data
 
 
-def level_for(result: dict, kind: str, clients: int) -> dict | None:
-    for level in _get(result, "socketio", kind) or []:
+def level_for(result: dict, kind: str, clients: int, section: str = "socketio") -> dict | None:
+    for level in _get(result, section, kind) or []:
         if level.get("clients") == clients and "error" not in level:
             return level
     return None
@@ -454,10 +464,16 @@ def compute_ratios(result: dict) -> dict:
         ratios[f"http_{clients}_clients_throughput"] = ratio(
             _get(result, "http", "ours", clients, "requests_per_s"),
             _get(result, "http", "baseline", clients, "requests_per_s"))
+    ratios["socketio"] = _level_ratios(result, "socketio")
+    ratios["socketio_closed_loop"] = _level_ratios(result, "socketio_closed_loop")
+    return ratios
+
+
+def _level_ratios(result: dict, section: str) -> dict:
     levels: dict[str, dict] = {}
-    for ours in _get(result, "socketio", "ours") or []:
+    for ours in _get(result, section, "ours") or []:
         clients = ours.get("clients")
-        theirs = level_for(result, "baseline", clients)
+        theirs = level_for(result, "baseline", clients, section)
         if "error" in ours or theirs is None:
             continue
         entry = {
@@ -472,8 +488,7 @@ def compute_ratios(result: dict) -> dict:
             # (as if it had answered one frame).
             entry["throughput_at_least"] = round(ours["answers_per_s"] * ours["duration_s"], 1)
         levels[str(clients)] = entry
-    ratios["socketio"] = levels
-    return ratios
+    return levels
 
 
 def evaluate_targets(result: dict) -> list[dict]:

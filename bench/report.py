@@ -103,44 +103,16 @@ def table(result: dict) -> str:
                          f"{_ratio(ratios.get(f'http_{clients}_clients_throughput'))}"])
         out += _grid(["", "ours p50", "p95", "req/s", "base p50", "p95", "req/s", "ratio p50/p95/req/s"], rows)
 
-    sio = result.get("socketio") or {}
-    if sio.get("ours") or sio.get("baseline"):
-        out += ["", f"Socket.IO: N clients x {settings.get('fps')} fps for {settings.get('duration')} s "
-                    f"(frames: {_g(sio, 'frames', 'kind')}, median {_g(sio, 'frames', 'bytes_median')} B)"]
-        rows = []
-        for kind in ("ours", "baseline"):
-            for level in sio.get(kind) or []:
-                if "error" in level:
-                    rows.append([f"{kind} {level.get('clients')}", "error: " + level["error"][:60]] + [""] * 10)
-                    continue
-                lat = level.get("latency_ms", {})
-                rows.append([f"{kind} {level['clients']}", _num(lat.get("p50"), " ms"), _num(lat.get("p95"), " ms"),
-                             _num(lat.get("p99"), " ms"), _num(level.get("answers_per_s")),
-                             _num(level.get("send_rate_per_s")),
-                             f"{_num((level.get('dropped_fraction') or 0) * 100, '%', 0)}",
-                             f"{level.get('newest_answered')}/{level.get('clients')}",
-                             _num(_g(level, "server", "cpu_percent"), "%", 0),
-                             _num(_g(level, "server", "rss_peak_mb"), " MB", 0),
-                             _num(level.get("client_cpu_percent"), "%", 0),
-                             _num(_g(level, "server", "machine_cpu_percent"), "%", 0)])
-        out += _grid(["clients", "p50", "p95", "p99", "answers/s", "sent/s", "unanswered", "newest", "srv CPU",
-                      "srv RSS", "cli CPU", "machine"], rows)
-        levels = ratios.get("socketio") or {}
-        if levels:
-            rows = []
-            for clients, entry in levels.items():
-                throughput = _ratio(entry.get("throughput"))
-                if entry.get("throughput_at_least"):
-                    throughput = f"> {_ratio(entry['throughput_at_least'])}"
-                rows.append([f"{clients} client(s)", _ratio(entry.get("latency_p50")),
-                             _ratio(entry.get("latency_p95")), throughput, _ratio(entry.get("server_cpu")),
-                             _ratio(entry.get("server_rss"))])
-            out += ["", "  ratios (times better than the baseline)"]
-            out += _grid(["", "p50", "p95", "answers/s", "srv CPU", "srv RSS"], rows)
+    out += _socket_section(result, "socketio", "open loop: every client sends on every tick")
+    out += _socket_section(result, "socketio_closed_loop",
+                           "closed loop: one frame in flight per client, like the page; a tick is skipped "
+                           "while waiting (up to 1 s)")
+    if result.get("socketio") or result.get("socketio_closed_loop"):
         out += ["  CPU in % of one core (machine: whole machine, of "
                 f"{(meta.get('cpu_count') or 0) * 100}%)",
-                "  unanswered: ours = dropped by latest-wins (superseded); baseline = still queued when the wait "
-                "ended",
+                "  unanswered: frames never answered: superseded by latest-wins, or (both servers) still unread "
+                "or queued when the wait ended",
+                "  srv read: share of the frames sent that the server had read off its sockets (its /api/stats)",
                 "  newest: clients whose last frame was answered within the wait after sending stopped"]
 
     soak = result.get("soak")
@@ -168,21 +140,88 @@ def table(result: dict) -> str:
     return "\n".join(out)
 
 
+def _read_share(level: dict) -> str:
+    """How many of the frames sent the server had read off its sockets by the end of the wait."""
+    received = _g(level, "server_stats", "received")
+    if received is None or not level.get("frames_sent"):
+        return "–"
+    return _num(100 * received / level["frames_sent"], "%", 0)
+
+
+def _socket_section(result: dict, section: str, flow: str) -> list[str]:
+    sio = result.get(section) or {}
+    if not (sio.get("ours") or sio.get("baseline")):
+        return []
+    settings = _g(result, "meta", "settings") or {}
+    out = ["", f"Socket.IO, {flow}: N clients x {settings.get('fps')} fps for {settings.get('duration')} s",
+           f"  frames: {_g(sio, 'frames', 'kind')}, median {_g(sio, 'frames', 'bytes_median')} B"]
+    rows = []
+    for kind in ("ours", "baseline"):
+        for level in sio.get(kind) or []:
+            if "error" in level:
+                rows.append([f"{kind} {level.get('clients')}", "error: " + level["error"][:60]] + [""] * 11)
+                continue
+            lat = level.get("latency_ms", {})
+            rows.append([f"{kind} {level['clients']}", _num(lat.get("p50"), " ms"), _num(lat.get("p95"), " ms"),
+                         _num(lat.get("p99"), " ms"), _num(level.get("answers_per_s")),
+                         _num(level.get("send_rate_per_s")),
+                         f"{_num((level.get('dropped_fraction') or 0) * 100, '%', 0)}",
+                         _read_share(level),
+                         f"{level.get('newest_answered')}/{level.get('clients')}",
+                         _num(_g(level, "server", "cpu_percent"), "%", 0),
+                         _num(_g(level, "server", "rss_peak_mb"), " MB", 0),
+                         _num(level.get("client_cpu_percent"), "%", 0),
+                         _num(_g(level, "server", "machine_cpu_percent"), "%", 0)])
+    out += _grid(["clients", "p50", "p95", "p99", "answers/s", "sent/s", "unanswered", "srv read", "newest",
+                  "srv CPU", "srv RSS", "cli CPU", "machine"], rows)
+    levels = _g(result, "ratios", section) or {}
+    if levels:
+        rows = []
+        for clients, entry in levels.items():
+            throughput = _ratio(entry.get("throughput"))
+            if entry.get("throughput_at_least"):
+                throughput = f"> {_ratio(entry['throughput_at_least'])}"
+            rows.append([f"{clients} client(s)", _ratio(entry.get("latency_p50")),
+                         _ratio(entry.get("latency_p95")), throughput, _ratio(entry.get("server_cpu")),
+                         _ratio(entry.get("server_rss"))])
+        out += ["  ratios (times better than the baseline)"]
+        out += _grid(["", "p50", "p95", "answers/s", "srv CPU", "srv RSS"], rows)
+    return out
+
+
 def plot(result: dict, path: Path) -> None:
-    """Latency p50/p95 and answers per second against the number of clients, ours and the baseline."""
+    """Latency p50/p95 and answers per second against the number of clients, ours and the baseline.
+
+    One row for the open-loop load (the spec's) and, when measured, one for closed-loop clients.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    sio = result["socketio"]
     meta = result.get("meta", {})
     settings = meta.get("settings", {})
+    sections = [(key, title) for key, title in
+                (("socketio", "open loop: every client sends 20 frames/s"),
+                 ("socketio_closed_loop", "closed loop: one frame in flight per client, like the page"))
+                if (result.get(key) or {}).get("ours")]
+    fig, axes = plt.subplots(len(sections), 2, figsize=(11, 4.2 * len(sections)), dpi=110, squeeze=False)
+    for (key, title), (left, right) in zip(sections, axes, strict=True):
+        _plot_row(result[key], settings, left, right, title)
+    fig.suptitle(f"Digit recogniser (eventlet, latest-wins micro-batching) vs tutorial baseline "
+                 f"(model.predict per frame) — {meta.get('cpu_count')} CPU cores, {meta.get('date', '')[:10]}, "
+                 f"{settings.get('mode')} run", fontsize=9.5)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _plot_row(sio: dict, settings: dict, left: Any, right: Any, title: str) -> None:
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     fps = settings.get("fps", 20)
     colours = {"ours": "#1f6feb", "baseline": "#d9480f"}
-    names = {"ours": "ours", "baseline": "baseline"}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=110)
     offered: dict[int, float] = {}
     floor = 0.5  # where "answered nothing" sits on the log throughput axis
     all_clients: set[int] = set()
@@ -194,24 +233,24 @@ def plot(result: dict, path: Path) -> None:
         with_latency = [lv for lv in levels if lv["latency_ms"].get("p50") is not None]
         xs = [lv["clients"] for lv in with_latency]
         left.plot(xs, [lv["latency_ms"]["p50"] for lv in with_latency], "o-", color=colours[kind],
-                  label=f"{names[kind]} p50")
+                  label=f"{kind} p50")
         left.plot(xs, [lv["latency_ms"]["p95"] for lv in with_latency], "s--", color=colours[kind], alpha=0.6,
-                  label=f"{names[kind]} p95")
+                  label=f"{kind} p95")
         for lv in with_latency:
             if not lv.get("all_newest_answered"):  # the contract's promise broken: say so on the plot
                 left.annotate(f"newest {lv['newest_answered']}/{lv['clients']}",
                               (lv["clients"], lv["latency_ms"]["p50"]), textcoords="offset points",
                               xytext=(6, -4) if kind == "ours" else (-22, 10), fontsize=6.5, color=colours[kind])
-        answers = [max(lv["answers_per_s"], floor) for lv in levels]
-        right.plot([lv["clients"] for lv in levels], answers, "o-", color=colours[kind], label=names[kind])
+        right.plot([lv["clients"] for lv in levels], [max(lv["answers_per_s"], floor) for lv in levels], "o-",
+                   color=colours[kind], label=kind)
         for lv in levels:
-            offered[lv["clients"]] = lv.get("send_rate_per_s") or lv["clients"] * fps
+            offered[lv["clients"]] = max(offered.get(lv["clients"], 0), lv.get("send_rate_per_s") or 0)
             if not lv["answers_per_s"]:
                 right.annotate("0", (lv["clients"], floor), textcoords="offset points",
                                xytext=(-3, 6), fontsize=7, color=colours[kind])
     if offered:
         xs = sorted(offered)
-        right.plot(xs, [offered[x] for x in xs], ":", color="grey", label="frames sent per second")
+        right.plot(xs, [max(offered[x], floor) for x in xs], ":", color="grey", label="frames sent per second")
     left.axhline(50, color="grey", lw=0.8, ls=":")
     left.axhline(5, color="grey", lw=0.8, ls=":")
     ticks = sorted(all_clients)
@@ -222,18 +261,11 @@ def plot(result: dict, path: Path) -> None:
         axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
         axis.xaxis.set_minor_formatter(NullFormatter())
         axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-        axis.set_xlabel(f"concurrent Socket.IO clients, {fps:g} frames/s each")
+        axis.set_xlabel(f"concurrent Socket.IO clients, up to {fps:g} frames/s each")
         axis.grid(True, which="major", alpha=0.3)
     left.set_ylabel("send → prediction latency, ms (log)")
-    left.set_title("Latency of answered frames (targets: 5 ms, 50 ms)", fontsize=10)
+    left.set_title(f"Latency of answered frames — {title}", fontsize=8.5)
     right.set_ylabel("answers per second (log)")
-    right.set_title("Throughput (0 = nothing answered in the window)", fontsize=10)
+    right.set_title(f"Throughput (0 = nothing answered) — {title.split(':')[0]}", fontsize=8.5)
     left.legend(fontsize=7, loc="best")
     right.legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"Digit recogniser (eventlet, latest-wins micro-batching) vs tutorial baseline "
-                 f"(model.predict per frame) — {meta.get('cpu_count')} CPU cores, {meta.get('date', '')[:10]}, "
-                 f"{settings.get('mode')} run", fontsize=9.5)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)

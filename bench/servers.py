@@ -113,7 +113,7 @@ class Server:
 
     def stats(self) -> dict:
         try:
-            return requests.get(self.url + "/api/stats", timeout=5).json().get("scheduler", {})
+            return requests.get(self.url + "/api/stats", timeout=2).json().get("scheduler", {})
         except (requests.RequestException, ValueError):
             return {}
 

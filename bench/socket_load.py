@@ -5,6 +5,12 @@ inherited), each driving its share of the clients from one paced sender thread: 
 sends at phase i/N of the frame period, so the load is spread evenly as real users' is.
 Every `prediction` is matched to its frame by `seq`; frames that never get an answer were
 dropped (latest-wins supersedes them) and count as dropped, not as latency.
+
+Two kinds of client:
+- open loop (the default, the spec's load): every client sends on every tick whatever
+  happens to its earlier frames, like a script without flow control;
+- closed loop (`closed_loop=True`): a client skips a tick while its previous frame is
+  unanswered (up to `ANSWER_TIMEOUT_S`), which is what the page does (one frame in flight).
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from typing import Any
 
 from .stats import ratio, summary_ms
 
+ANSWER_TIMEOUT_S = 1.0  # a closed-loop client stops waiting for an answer after this long (as the page does)
+
 
 class Stream:
     """One client: a socket, what it sent when, and what came back."""
 
-    def __init__(self, index: int, frames: list[bytes], offset: int) -> None:
+    def __init__(self, index: int, frames: list[bytes], offset: int, closed_loop: bool = False) -> None:
         import socketio
 
         self.index = index
@@ -36,6 +44,8 @@ class Stream:
         self.out_of_order = 0
         self.errors = 0
         self.unmatched = 0
+        self.closed_loop = closed_loop
+        self.skipped = 0  # closed loop: ticks without a frame because one was still in flight
         self.final_latency: float | None = None
         self.sio.on("prediction", self._on_prediction)
         self.sio.on("prediction_error", self._on_error)
@@ -44,6 +54,10 @@ class Stream:
         self.sio.connect(url, transports=["websocket"], wait_timeout=timeout)
 
     def send(self) -> None:
+        if self.closed_loop and self.seq > self.last_answered and \
+                time.perf_counter() - self.sent[self.seq] < ANSWER_TIMEOUT_S:
+            self.skipped += 1
+            return
         self.seq += 1
         frame = self.frames[(self.offset + self.seq) % len(self.frames)]
         self.sent[self.seq] = time.perf_counter()
@@ -64,8 +78,11 @@ class Stream:
         if seq == self.seq and self.final_latency is None:
             self.final_latency = now - sent
 
-    def _on_error(self, _data: Any) -> None:
+    def _on_error(self, data: Any) -> None:
         self.errors += 1
+        seq = data.get("seq") if isinstance(data, dict) else None
+        if isinstance(seq, int) and seq in self.sent:
+            self.last_answered = max(self.last_answered, seq)
 
     @property
     def newest_answered(self) -> bool:
@@ -73,13 +90,13 @@ class Stream:
 
 
 def _worker(url: str, indices: list[int], total: int, frame_sets: list[list[bytes]], fps: float,
-            control: Any, results: Any) -> None:
+            closed_loop: bool, control: Any, results: Any) -> None:
     """A client process: connect, report ready, wait for the start instant, stream, report."""
     streams: list[Stream] = []
     failures: list[str] = []
     connect_started = time.perf_counter()
     for index in indices:
-        stream = Stream(index, frame_sets[index % len(frame_sets)], offset=index * 7)
+        stream = Stream(index, frame_sets[index % len(frame_sets)], offset=index * 7, closed_loop=closed_loop)
         try:
             stream.connect(url, timeout=15)
             streams.append(stream)
@@ -133,7 +150,7 @@ def _worker(url: str, indices: list[int], total: int, frame_sets: list[list[byte
         "late_sends": len(lateness),
         "lateness_p95_ms": round(sorted(lateness)[int(0.95 * (len(lateness) - 1))] * 1000, 2) if lateness else 0.0,
         "clients": [
-            {"index": s.index, "sent": s.seq, "answered": len(s.answers),
+            {"index": s.index, "sent": s.seq, "skipped": s.skipped, "answered": len(s.answers),
              "answered_in_window": sum(1 for _, at in s.answers if at <= end_perf),
              "latencies": [lat for lat, _ in s.answers], "errors": s.errors, "unmatched": s.unmatched,
              "out_of_order": s.out_of_order, "newest_answered": s.newest_answered,
@@ -149,8 +166,9 @@ def _close(streams: list[Stream]) -> None:
     closers = [threading.Thread(target=_quiet_disconnect, args=(s,), daemon=True) for s in streams]
     for thread in closers:
         thread.start()
+    deadline = time.monotonic() + 1.0  # a server still busy with a backlog may never answer a goodbye
     for thread in closers:
-        thread.join(5)
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _quiet_disconnect(stream: Stream) -> None:
@@ -159,15 +177,15 @@ def _quiet_disconnect(stream: Stream) -> None:
 
 
 def run_level(url: str, clients: int, frame_sets: list[list[bytes]], *, fps: float = 20.0,
-              duration: float = 10.0, grace: float = 5.0, processes: int = 2) -> dict:
+              duration: float = 10.0, grace: float = 5.0, processes: int = 2, closed_loop: bool = False) -> dict:
     """Stream from `clients` clients for `duration` s; latency, throughput, drops, newest answered."""
     context = mp.get_context("spawn")
     processes = max(1, min(processes, clients))
     shares = [list(range(p, clients, processes)) for p in range(processes)]
     results = context.Queue()
     controls = [context.Queue() for _ in shares]
-    workers = [context.Process(target=_worker, args=(url, share, clients, frame_sets, fps, control, results),
-                               daemon=True)
+    workers = [context.Process(target=_worker, daemon=True,
+                               args=(url, share, clients, frame_sets, fps, closed_loop, control, results))
                for share, control in zip(shares, controls, strict=True)]
     for worker in workers:
         worker.start()
@@ -184,7 +202,7 @@ def run_level(url: str, clients: int, frame_sets: list[list[bytes]], *, fps: flo
         reports = [results.get(timeout=duration + grace + 120)[1] for _ in workers]
     finally:
         for worker in workers:
-            worker.join(15)
+            worker.join(6)
             if worker.is_alive():
                 worker.terminate()
                 worker.join(5)
@@ -201,6 +219,7 @@ def run_level(url: str, clients: int, frame_sets: list[list[bytes]], *, fps: flo
     client_cpu = sum(r["cpu_s"] for r in reports) / max(r["wall_s"] for r in reports) * 100
     return {
         "clients": clients,
+        "flow": "closed loop (one frame in flight, like the page)" if closed_loop else "open loop",
         "connected": connected,
         "connect_failures": failures[:3],
         "connect_s": round(connect_s, 2),
@@ -208,6 +227,7 @@ def run_level(url: str, clients: int, frame_sets: list[list[bytes]], *, fps: flo
         "duration_s": duration,
         "window": [start_at, start_at + duration],
         "frames_sent": sent,
+        "ticks_skipped": sum(c["skipped"] for c in per_client),
         "send_rate_per_s": round(sent / duration, 1),
         "answered": answered,
         "answered_in_window": in_window,

@@ -43,8 +43,9 @@ def _processes_marked(marker: str) -> list[psutil.Process]:
 def test_quick_run_writes_sane_results(tmp_path: Path) -> None:
     output, plot = tmp_path / "latest.json", tmp_path / "plot.png"
     marker = uuid.uuid4().hex  # inherited by every process the harness starts
-    command = [sys.executable, "-m", "bench", "--quick", "--model", str(_model(tmp_path)), "--levels", "1,3",
-               "--duration", "1", "--grace", "2", "--http-duration", "0.5", "--http-clients", "1,3",
+    command = [sys.executable, "-m", "bench", "--quick", "--model", str(_model(tmp_path)), "--levels", "2",
+               "--duration", "1", "--grace", "1.5", "--http-duration", "0.5", "--http-clients", "1,3",
+               "--client-procs", "1",
                "--repeats", "5",
                "--output", str(output), "--plot", str(plot)]
     env = {**os.environ, "BENCH_SMOKE_MARK": marker, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -60,8 +61,8 @@ def test_quick_run_writes_sane_results(tmp_path: Path) -> None:
     assert plot.is_file() and plot.stat().st_size > 10_000
 
     result = json.loads(output.read_text())
-    assert set(result) >= {"meta", "inference", "preprocessing", "cold_start", "http", "socketio", "ratios",
-                           "targets"}
+    assert set(result) >= {"meta", "inference", "preprocessing", "cold_start", "http", "socketio",
+                           "socketio_closed_loop", "ratios", "targets"}
     assert result["meta"]["settings"]["mode"] == "quick"
 
     for path in ("predictor", "model_predict"):
@@ -83,8 +84,8 @@ def test_quick_run_writes_sane_results(tmp_path: Path) -> None:
             assert http["requests"] > 0 and http["errors"] == 0
             assert 0 < http["latency_ms"]["p50"] <= http["latency_ms"]["p95"]
 
-        levels = result["socketio"][kind]
-        assert [level["clients"] for level in levels] == [1, 3]
+        levels = result["socketio"][kind] + result["socketio_closed_loop"][kind]
+        assert [level["clients"] for level in levels] == [2, 2]
         for level in levels:
             assert "error" not in level, level
             assert level["connected"] == level["clients"]
@@ -98,13 +99,14 @@ def test_quick_run_writes_sane_results(tmp_path: Path) -> None:
                 latency = level["latency_ms"]
                 assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
 
-    ours_one = result["socketio"]["ours"][0]
-    assert ours_one["answered"] > 0 and ours_one["errors"] == 0 and ours_one["out_of_order"] == 0
+    assert all(level["ticks_skipped"] == 0 for level in result["socketio"]["ours"])  # open loop never waits
+    ours_level = result["socketio"]["ours"][0]
+    assert ours_level["answered"] > 0 and ours_level["errors"] == 0 and ours_level["out_of_order"] == 0
     for key in ("received", "superseded", "answered", "batches"):
-        assert key in ours_one["server_stats"]
-    assert ours_one["server_stats"]["received"] == ours_one["frames_sent"]
+        assert key in ours_level["server_stats"]
+    assert 0 < ours_level["server_stats"]["received"] <= ours_level["frames_sent"]
 
-    assert {"inference_batch1", "cold_start", "socketio"} <= set(result["ratios"])
+    assert {"inference_batch1", "cold_start", "socketio", "socketio_closed_loop"} <= set(result["ratios"])
     assert result["ratios"]["inference_batch1"] > 0
     names = [target["target"] for target in result["targets"]]
     assert len(names) == 8 and all(target["met"] in (True, False, None) for target in result["targets"])
