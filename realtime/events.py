@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import request
 from flask_socketio import SocketIO
 
@@ -9,11 +11,31 @@ from .errors import InputError
 from .inputs import snapshot_from_message
 from .scheduler import InferenceScheduler, Job
 
-FLOOD_WAIT_S = 1.0
-FLOOD_POLL_S = 0.005
+READ_RATE = 120.0  # frames a second: well above what the page sends (one frame in flight)
+READ_BURST = 30.0
+
+
+class ReadLimits:
+    """A token bucket per client: how long to pause before reading its next message."""
+
+    def __init__(self, rate: float = READ_RATE, burst: float = READ_BURST) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def delay(self, sid: str) -> float:
+        now = time.monotonic()
+        tokens, then = self._buckets.get(sid, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate) - 1.0
+        self._buckets[sid] = (tokens, now)
+        return 0.0 if tokens >= 0 else -tokens / self.rate
+
+    def forget(self, sid: str) -> None:
+        self._buckets.pop(sid, None)
 
 
 def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes: int) -> None:
+    reader_limits = ReadLimits()
+
     def answer(sid: str, seq: int):
         def deliver(payload: dict | None, error: InputError | None) -> None:
             if error is None:
@@ -33,21 +55,15 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
             seq = message.get("seq") if isinstance(message, dict) else None
             valid = isinstance(seq, int) and not isinstance(seq, bool)
             socketio.emit("prediction_error", {"seq": seq if valid else None, "error": error.to_dict()}, to=sid)
-            socketio.sleep(0)
+            socketio.sleep(reader_limits.delay(sid))
             return
-        outcome = scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq)))
+        scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq)))
         # A green thread reading a socket that always has data never yields; give the loop back
-        # after every frame so a flooding client cannot starve the others or the answers.
-        socketio.sleep(0)
-        if outcome == "superseded":
-            # Backpressure for a client sending faster than it is served: handlers run inline in
-            # its reader, so its next message is not read until this frame is taken (at most
-            # FLOOD_WAIT_S). Its surplus then waits in its own socket, not on the server's loop.
-            waited = 0.0
-            while waited < FLOOD_WAIT_S and scheduler.is_waiting(sid):
-                socketio.sleep(FLOOD_POLL_S)
-                waited += FLOOD_POLL_S
+        # after every frame, and read a client that floods no faster than READ_RATE frames a
+        # second (its surplus waits in its own socket), so it cannot crowd out the others.
+        socketio.sleep(reader_limits.delay(sid))
 
     @socketio.on("disconnect")
     def disconnect(*_reason):
         scheduler.forget(request.sid)
+        reader_limits.forget(request.sid)

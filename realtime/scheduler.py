@@ -110,10 +110,6 @@ class InferenceScheduler:
             self._wakeup.notify()
         return outcome
 
-    def is_waiting(self, key: Hashable) -> bool:
-        """Whether a frame of this client is queued and not yet taken by the worker."""
-        with self._wakeup:
-            return key in self._pending
 
     def forget(self, key: Hashable) -> None:
         """Drop what is known of a client that went away."""
