@@ -30,13 +30,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    # The event loop and the inference thread share the GIL: hand it over every 1 ms, not 5 ms,
-    # so neither waits long for the other when both are busy.
-    sys.setswitchinterval(0.001)
+    # The event loop and the inference thread share the GIL: hand it over every 0.5 ms, not 5 ms,
+    # so neither waits long for the other when both are busy (measured: preprocessing next to a
+    # busy loop took 8.9 ms a frame at 5 ms, 5.0 ms at 0.5 ms).
+    sys.setswitchinterval(0.0005)
     if args.async_mode == "eventlet":
         import eventlet
 
         eventlet.monkey_patch()
+        _speed_up_websocket_unmasking()
 
     from realtime.app import create_app
     from realtime.config import from_environment
@@ -63,6 +65,26 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         scheduler.stop()
         print("server stopped", flush=True)
+
+
+def apply_websocket_mask(data, mask, length=None, offset=0) -> bytes:
+    """XOR with the client's 4-byte mask as one big integer: what eventlet does byte by byte.
+
+    eventlet unmasks every incoming websocket frame in a pure-Python loop (0.35-0.6 ms for a
+    2 KB snapshot); profiled at 50 clients it took 43% of the server's GIL time.
+    """
+    if length is None:
+        length = len(data)
+    key = bytes(mask[(offset + i) % 4] for i in range(4))
+    stream = (key * (length // 4 + 1))[:length]
+    masked = int.from_bytes(bytes(data[:length]), "little") ^ int.from_bytes(stream, "little")
+    return masked.to_bytes(length, "little")
+
+
+def _speed_up_websocket_unmasking() -> None:
+    from eventlet.websocket import RFC6455WebSocket
+
+    RFC6455WebSocket._apply_mask = staticmethod(apply_websocket_mask)
 
 
 def _ready(host: str, port: int) -> None:
