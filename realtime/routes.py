@@ -47,7 +47,7 @@ def predict():
     limits = ImageLimits(current_app.config["MAX_IMAGE_PIXELS"], current_app.config["MAX_IMAGE_SIDE"])
     prepared = service.run_blocking(prepare_bytes, data, limits)
     try:
-        payload = service.scheduler.predict(prepared, timeout=current_app.config["PREDICT_TIMEOUT_S"])
+        payload = service.scheduler.answer_one(prepared, timeout=current_app.config["PREDICT_TIMEOUT_S"])
     except TimeoutError as exc:
         raise InputError("busy", "The server is too busy to answer now; try again.", 503) from exc
     return jsonify(payload)

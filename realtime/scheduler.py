@@ -117,7 +117,7 @@ class InferenceScheduler:
             self._pending.pop(key, None)
             self._last_seq.pop(key, None)
 
-    def predict(self, prepared: Prepared, timeout: float = 30.0) -> dict:
+    def answer_one(self, prepared: Prepared, timeout: float = 30.0) -> dict:
         """Predict one prepared image, waiting for the batch it joins (HTTP uploads)."""
         if prepared.blank:
             return prediction_payload(prepared, None, 0.0)
