@@ -103,6 +103,20 @@ def app():
     application.extensions["digits"].scheduler.stop()
 
 
+@pytest.fixture(scope="module")
+def web(request):
+    """The Flask test client for the reliability tests: the shared `app`, or an app honouring
+    DIGITS_MODEL_PATH (when the tests run against another model)."""
+    from helpers_reliability import CHECK_DIGITS, make_app
+
+    if CHECK_DIGITS:
+        yield request.getfixturevalue("app").test_client()
+        return
+    application = make_app()
+    yield application.test_client()
+    application.extensions["digits"].scheduler.stop()
+
+
 @pytest.fixture()
 def client(app):
     return app.test_client()

@@ -19,7 +19,6 @@ import pytest
 import requests
 from conftest import draw_digit, png_bytes, run_server
 from helpers_reliability import (
-    CHECK_DIGITS,
     RawClient,
     Recorder,
     animated_gif,
@@ -35,7 +34,6 @@ from helpers_reliability import (
     good_png,
     input28,
     jpeg_header_bomb,
-    make_app,
     palette_png_with_transparency,
     png_16bit,
     png_bomb,
@@ -46,17 +44,6 @@ from helpers_reliability import (
 from PIL import Image, ImageFile
 
 ERROR_STATUSES = {400, 413, 415}
-
-
-@pytest.fixture(scope="module")
-def web(request):
-    """The Flask test client: the shared `app` fixture, or an app honouring DIGITS_MODEL_PATH."""
-    if CHECK_DIGITS:
-        yield request.getfixturevalue("app").test_client()
-        return
-    application = make_app()
-    yield application.test_client()
-    application.extensions["digits"].scheduler.stop()
 
 
 def post(web, data=b"", content_type: str | None = None, **kwargs):

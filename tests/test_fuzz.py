@@ -21,7 +21,7 @@ import zlib
 import numpy as np
 import pytest
 from conftest import draw_digit, png_bytes
-from helpers_reliability import CHECK_DIGITS, data_url, make_app
+from helpers_reliability import data_url
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -277,16 +277,6 @@ def test_snapshot_messages(message):
 
 
 # --- the route, through the Flask test client ------------------------------------------------
-
-@pytest.fixture(scope="module")
-def web(request):
-    if CHECK_DIGITS:
-        yield request.getfixturevalue("app").test_client()
-        return
-    application = make_app()
-    yield application.test_client()
-    application.extensions["digits"].scheduler.stop()
-
 
 CONTENT_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/x-anything",
                  "application/json", "text/plain", "application/octet-stream", "multipart/form-data", "",
