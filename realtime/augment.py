@@ -14,6 +14,7 @@ import math
 import tensorflow as tf
 
 SIZE = 28
+KEEP_CLEAN = 0.2  # share of images left as they are, so the model also sees undistorted digits
 
 
 def augment(images: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
@@ -22,7 +23,8 @@ def augment(images: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
     x = _elastic(x, alpha=1.6, probability=0.4)
     x = _stroke_weight(x)
     x = _pen_softness(x)
-    return tf.clip_by_value(x, 0.0, 1.0)
+    clean = tf.random.uniform([tf.shape(images)[0], 1, 1, 1]) < KEEP_CLEAN
+    return tf.where(clean, images, tf.clip_by_value(x, 0.0, 1.0))
 
 
 def _uniform(batch, low, high):

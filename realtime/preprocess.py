@@ -19,7 +19,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from .imaging import ImageLimits, open_image
 
@@ -71,16 +71,19 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
     gray = _gray_on_white(image)
     # Most of a picture is background, so the median is its level; ink is the far tail.
     # (The border is no guide: photos have tables and paper edges there.)
-    low, background, high = (float(v) for v in np.percentile(gray, [0.5, 50, 99.5]))
+    step = int(np.sqrt(gray.size / 40_000)) + 1  # a 40k-pixel sample says as much, for less
+    low, background, high = quantiles(gray[::step, ::step], (0.5, 50, 99.5))
     if max(background - low, high - background) < 0.1:  # very little ink: look at the extremes
         low, high = float(gray.min()), float(gray.max())
     ink_is_dark = background - low >= high - background
-    # A drawing pad's or a scan's background is flat; a photo's has light, grain and clutter.
-    photographed = float(np.mean(np.abs(gray - background) <= 0.004)) < 0.6
-    if not photographed:
-        level = np.full_like(gray, background)
-    else:
-        level = _envelope(gray, ImageFilter.MaxFilter if ink_is_dark else ImageFilter.MinFilter)
+    photographed = not _flat_background(gray, background)
+    if photographed:
+        level = _envelope(gray, dark_ink=ink_is_dark)
+    else:  # one level everywhere: only the part that differs from it matters
+        gray = _crop_to_marks(gray, background)
+        if gray is None:
+            return None
+        level = np.float32(background)
     # Dark ink: paper reflectance divides out the light. Light ink: chalk adds to the board.
     ink = 1.0 - gray / np.maximum(level, 0.04) if ink_is_dark else (gray - level) / np.maximum(1.0 - level, 0.04)
     return _clean(np.clip(ink, 0.0, 1.0), photographed)
@@ -92,16 +95,17 @@ def _gray_on_white(image: Image.Image) -> np.ndarray:
         values = np.asarray(image, np.float32)
         scale = 65535.0 if values.max() > 255 else 255.0
         image = Image.fromarray(np.clip(values / scale * 255, 0, 255).astype(np.uint8), "L")
-    if image.mode != "RGBA":
-        image = image.convert("RGBA")
+    has_alpha = image.mode in {"RGBA", "RGBa", "LA", "La", "PA"} or (
+        image.mode == "P" and "transparency" in image.info)
+    image = image.convert("RGBA" if has_alpha else "L")
     if max(image.size) > WORKING_SIDE:
         image = image.copy()
         image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
-    rgba = np.asarray(image, np.float32) / 255.0
-    gray = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-    alpha = rgba[..., 3]
-    if alpha.min() > 0.98:
+    # Pillow's luma (ITU-R 601-2: 0.299 R + 0.587 G + 0.114 B) in C, then one float division.
+    gray = np.asarray(image.convert("L") if has_alpha else image, np.float32) / 255.0
+    if not has_alpha or image.getchannel("A").getextrema()[0] > 250:
         return gray
+    alpha = np.asarray(image.getchannel("A"), np.float32) / 255.0
     transparent = float(np.mean(alpha < 0.5))
     weight = alpha.sum()
     ink_luminance = float((gray * alpha).sum() / weight) if weight > 0 else 0.0
@@ -109,7 +113,57 @@ def _gray_on_white(image: Image.Image) -> np.ndarray:
     return gray * alpha + backdrop * (1.0 - alpha)
 
 
-def _envelope(gray: np.ndarray, extreme: type[ImageFilter.RankFilter]) -> np.ndarray:
+def _crop_to_marks(gray: np.ndarray, background: float) -> np.ndarray | None:
+    """The part of a flat picture that differs from its background, with a one-pixel margin.
+
+    A drawing pad is mostly empty; cropping first makes every later step work on the marks only.
+    """
+    marked = np.abs(gray - background) > 0.004
+    rows, cols = np.flatnonzero(marked.any(axis=1)), np.flatnonzero(marked.any(axis=0))
+    if rows.size == 0:
+        return None
+    top, bottom = max(rows[0] - 1, 0), rows[-1] + 2
+    left, right = max(cols[0] - 1, 0), cols[-1] + 2
+    return gray[top:bottom, left:right]
+
+
+def _flat_background(gray: np.ndarray, background: float) -> bool:
+    """A drawing pad's or a scan's background is one level; a photo's paper has light and grain.
+
+    Judged on the pixels near the background level only, so that a tight crop that is
+    mostly ink (the page sends the ink's bounding box) still counts as flat.
+    """
+    distance = np.abs(gray - background)
+    near = np.count_nonzero(distance <= 0.25)
+    return np.count_nonzero(distance <= 0.004) >= 0.6 * max(near, 1)
+
+
+def quantiles(values: np.ndarray, percents: tuple[float, ...]) -> list[float]:
+    """Percentiles of values in [0, 1], to 1/1024, from a histogram: ~10x cheaper than sorting."""
+    bins = np.clip(values, 0.0, 1.0) * 1023.0 + 0.5
+    counts = np.cumsum(np.bincount(bins.astype(np.intp).ravel(), minlength=1024))
+    ranks = [p / 100.0 * (counts[-1] - 1) for p in percents]
+    return [float(np.searchsorted(counts, rank, side="right")) / 1023.0 for rank in ranks]
+
+
+def extreme_filter(a: np.ndarray, size: int, *, maximum: bool) -> np.ndarray:
+    """Max (or min) over a size x size square, edges repeated: PIL's MaxFilter/MinFilter, exactly,
+    but separable (two 1-D passes over shifted views) and so several times faster."""
+    pick = np.maximum if maximum else np.minimum
+    out = np.array(a, np.float32)
+    for axis in (1, 0):
+        source = out.copy()
+        for d in range(1, size // 2 + 1):
+            if axis == 1:
+                pick(out[:, d:], source[:, :-d], out=out[:, d:])
+                pick(out[:, :-d], source[:, d:], out=out[:, :-d])
+            else:
+                pick(out[d:], source[:-d], out=out[d:])
+                pick(out[:-d], source[d:], out=out[:-d])
+    return out
+
+
+def _envelope(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
     """The paper's (or board's) level under uneven light: a morphological closing at low resolution.
 
     Strokes narrower than the window vanish; shadows and lighting gradients,
@@ -119,40 +173,36 @@ def _envelope(gray: np.ndarray, extreme: type[ImageFilter.RankFilter]) -> np.nda
     step = max(1, min(height, width) // 96)
     h, w = height // step * step or height, width // step * step or width
     blocks = gray[:h, :w]
-    dark_ink = extreme is ImageFilter.MaxFilter
     if step > 1:
         blocks = blocks.reshape(h // step, step, w // step, step)
         blocks = blocks.max(axis=(1, 3)) if dark_ink else blocks.min(axis=(1, 3))
     size = max(3, (min(blocks.shape) // 6) | 1)
     pad = size  # edge-replicated margin: a closing then leaves a light gradient exactly as it is
-    small = Image.fromarray(np.pad(blocks.astype(np.float32), pad, mode="edge"), "F")
-    undo = ImageFilter.MinFilter if dark_ink else ImageFilter.MaxFilter
-    level = np.asarray(small.filter(extreme(size)).filter(undo(size)), np.float32)[pad:-pad, pad:-pad]
+    small = np.pad(blocks.astype(np.float32), pad, mode="edge")
+    closed = extreme_filter(extreme_filter(small, size, maximum=dark_ink), size, maximum=not dark_ink)
+    level = np.ascontiguousarray(closed[pad:-pad, pad:-pad])
     return np.asarray(Image.fromarray(level, "F").resize((width, height), Image.Resampling.BILINEAR), np.float32)
 
 
-def _box_blur(a: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1) square window, edges repeated."""
-    if radius < 1:
-        return a
-    k = 2 * radius + 1
-    padded = np.pad(a, radius, mode="edge")
-    c = np.cumsum(np.cumsum(np.pad(padded, ((1, 0), (1, 0))), axis=0), axis=1)
-    return ((c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)).astype(np.float32)
+def _blur3(a: np.ndarray) -> np.ndarray:
+    """Mean over each 3x3 square, edges repeated."""
+    padded = np.pad(a, 1, mode="edge")
+    rows = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
+    return ((rows[:-2] + rows[1:-1] + rows[2:]) / 9.0).astype(np.float32)
 
 
 def _clean(ink: np.ndarray, photographed: bool) -> np.ndarray | None:
     """Drop paper grain and specks, stretch strokes to full strength; None if nothing is left."""
-    if np.count_nonzero(ink) * 2 < ink.size:  # a clean background: median and its deviation are 0
+    if not photographed or np.count_nonzero(ink) * 2 < ink.size:  # a clean background: no grain
         floor = spread = 0.0
     else:
-        floor = float(np.median(ink))
-        spread = 1.4826 * float(np.median(np.abs(ink - floor)))
+        floor = quantiles(ink, (50,))[0]
+        spread = 1.4826 * quantiles(np.abs(ink - floor), (50,))[0]
     threshold = floor + max(0.1, 6.0 * spread)
     strong = ink > threshold
     if strong.sum() < 4:
         return None
-    core = float(np.percentile(ink[strong], 90))
+    core = quantiles(ink[strong], (90,))[0]
     if core - floor < 0.2:
         return None
     ink = np.clip((ink - threshold) / max(core - threshold, 1e-3), 0.0, 1.0)
@@ -197,9 +247,14 @@ def _drop_border_clutter(ink: np.ndarray) -> np.ndarray:
 
 def _neighbours(mask: np.ndarray) -> np.ndarray:
     """How many of each pixel's 3x3 neighbourhood (itself included) are set."""
-    padded = np.pad(mask.astype(np.uint8), 1)
-    h, w = mask.shape
-    return sum(padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+    count = mask.astype(np.uint8)
+    rows = count.copy()
+    rows[:, 1:] += count[:, :-1]
+    rows[:, :-1] += count[:, 1:]
+    total = rows.copy()
+    total[1:] += rows[:-1]
+    total[:-1] += rows[1:]
+    return total
 
 
 # --- stage 2: ink to the 28x28 field -----------------------------------------
@@ -243,7 +298,8 @@ def _to_work_box(crop: np.ndarray) -> np.ndarray:
         padded[:height, :width] = crop
         crop = padded.reshape(h // step, step, w // step, step).max(axis=(1, 3))
     work = _fit(crop, WORK)
-    peak = float(np.percentile(work[work > 0.05], 95)) if np.any(work > 0.05) else 1.0
+    inked = work[work > 0.05]
+    peak = quantiles(inked, (95,))[0] if inked.size else 1.0
     return np.clip(work / max(peak, 0.05), 0.0, 1.0) if peak < 0.9 else work  # a faint hairline, at full strength
 
 
@@ -274,13 +330,12 @@ def _normalize_stroke(work: np.ndarray) -> np.ndarray:
     if width < STROKE_MIN:
         grow = round((STROKE_TARGET - width) / 2) * 2 + 1
         margin = grow // 2 + 1  # room for the strokes on the bounding box to grow outwards too
-        image = Image.fromarray(np.pad(work, margin), "F").filter(ImageFilter.MaxFilter(grow))
-        thick = _box_blur(np.asarray(image, np.float32), 1)
+        thick = _blur3(extreme_filter(np.pad(work, margin), grow, maximum=True))
         return _crop_to_ink(np.where(thick > 0.02, thick, 0.0)) if thick.max() > 0 else work
     if width > STROKE_MAX:
         shrink = round((width - STROKE_MAX) / 2) * 2 + 1
         if shrink >= 3:
-            thin = np.asarray(Image.fromarray(work, "F").filter(ImageFilter.MinFilter(shrink)), np.float32)
+            thin = extreme_filter(work, shrink, maximum=False)
             if thin.max() > 0.5:
                 return _crop_to_ink(thin)
     return work

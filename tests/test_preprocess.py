@@ -235,3 +235,34 @@ def test_stroke_width_measure_matches_a_drawn_bar():
     bar = np.zeros((80, 80), np.float32)
     bar[10:70, 36:44] = 1.0
     assert abs(preprocess.stroke_width(bar) - 8) < 1.5
+
+
+def test_a_tight_crop_of_a_bold_digit_is_read_as_a_drawing_not_a_photo():
+    """The page sends the ink's bounding box: mostly ink, yet its background is still flat."""
+    reference = prepared(draw_digit(0, width=0.14))
+    picture = draw_digit(0, width=0.14)
+    box = picture.getchannel("R").point(lambda v: 255 - v).getbbox()
+    tight = picture.crop(box)
+    gray = np.asarray(tight.convert("L"), np.float32) / 255.0
+    assert np.mean(gray > 0.99) < 0.6  # less than 60% of the crop is background...
+    assert preprocess._flat_background(gray, 1.0)  # ...but what background there is, is flat
+    assert distance(prepared(tight), reference) < 0.03
+
+
+@pytest.mark.parametrize("size", [3, 5, 9, 15])
+def test_numpy_max_and_min_filters_equal_pillows_exactly(size):
+    from PIL import ImageFilter
+
+    rng = np.random.default_rng(size)
+    for shape in [(1, 1), (2, 7), (17, 5), (40, 33)]:
+        a = rng.random(shape).astype(np.float32)
+        for maximum, pil_filter in ((True, ImageFilter.MaxFilter), (False, ImageFilter.MinFilter)):
+            expected = np.asarray(Image.fromarray(a, "F").filter(pil_filter(size)), np.float32)
+            assert np.array_equal(preprocess.extreme_filter(a, size, maximum=maximum), expected)
+
+
+def test_histogram_quantiles_agree_with_numpy_to_a_thousandth():
+    values = np.random.default_rng(3).beta(0.5, 2.0, 20_000).astype(np.float32)
+    percents = (0.5, 10, 50, 90, 99.5)
+    ours = preprocess.quantiles(values, percents)
+    assert np.allclose(ours, np.percentile(values, percents), atol=0.0015)
