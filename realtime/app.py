@@ -17,7 +17,7 @@ from . import events, routes
 from .config import DEFAULTS
 from .errors import InputError
 from .imaging import ImageLimits
-from .model import MODEL_CARD, Predictor, file_sha256, load_model
+from .model import MODEL_CARD, Predictor, file_sha256, limit_cpu_threads, load_model
 from .preprocess import prepare_bytes
 from .scheduler import InferenceScheduler
 from .workers import blocking_runner
@@ -61,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     model_path = Path(app.config["MODEL_PATH"])
+    limit_cpu_threads(app.config["INFERENCE_THREADS"])
     predictor = Predictor(load_model(model_path))
     predictor.warm_up()
     limits = ImageLimits(app.config["MAX_IMAGE_PIXELS"], app.config["MAX_IMAGE_SIDE"])

@@ -44,9 +44,7 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
                 socketio.emit("prediction_error", {"seq": seq, "error": error.to_dict()}, to=sid)
         return deliver
 
-    @socketio.on("snapshot")
-    def snapshot(message=None, *extra):
-        sid = request.sid
+    def snapshot(sid: str, message=None, *extra):
         try:
             if extra:
                 raise InputError("invalid_snapshot", 'A snapshot is one object {"seq": <int>, "image": ...}.')
@@ -62,6 +60,11 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
         # after every frame, and read a client that floods no faster than READ_RATE frames a
         # second (its surplus waits in its own socket), so it cannot crowd out the others.
         socketio.sleep(reader_limits.delay(sid))
+
+    # Registered on python-socketio's server itself, not with @socketio.on: Flask-SocketIO
+    # would build a Flask request context (URL matching included) around every frame, which
+    # profiled at 15% of the server's time at 50 clients; a snapshot needs only the sid.
+    socketio.server.on("snapshot", snapshot)
 
     @socketio.on("disconnect")
     def disconnect(*_reason):
