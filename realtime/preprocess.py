@@ -27,6 +27,8 @@ FIELD = 28
 BOX = 20
 WORK = 80  # strokes are measured and thickened at 4x the 20-pixel box
 WORKING_SIDE = 640  # pictures are reduced to this before the ink is found
+ENVELOPE_SIDE = 640  # a photo's lighting is estimated at up to this resolution (short side)
+PHOTO_DARK_BIAS = 1.5  # how much more a light tail must stand out in a photo to be taken for ink
 # Stroke width, in pixels of the 80-pixel working box, as found on MNIST's own
 # digits by `stroke_width` (about the 7th, 45th and 97th percentile of the training set).
 STROKE_MIN, STROKE_TARGET, STROKE_MAX = 5.5, 7.5, 13.0
@@ -75,18 +77,26 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
     low, background, high = quantiles(gray[::step, ::step], (0.5, 50, 99.5))
     if max(background - low, high - background) < 0.1:  # very little ink: look at the extremes
         low, high = float(gray.min()), float(gray.max())
-    ink_is_dark = background - low >= high - background
-    photographed = not _flat_background(gray, background)
-    if photographed:
-        level = _envelope(gray, dark_ink=ink_is_dark)
-    else:  # one level everywhere: only the part that differs from it matters
-        gray = _crop_to_marks(gray, background)
+    if _flat_background(gray, background):
+        gray = _crop_to_marks(gray, background)  # one level everywhere: only what differs matters
         if gray is None:
             return None
-        level = np.float32(background)
-    # Dark ink: paper reflectance divides out the light. Light ink: chalk adds to the board.
-    ink = 1.0 - gray / np.maximum(level, 0.04) if ink_is_dark else (gray - level) / np.maximum(1.0 - level, 0.04)
-    return _clean(np.clip(ink, 0.0, 1.0), photographed)
+        ink_is_dark = background - low >= high - background
+        # Dark ink: paper reflectance divides out the light. Light ink: chalk adds to the board.
+        ink = 1.0 - gray / max(background, 0.04) if ink_is_dark else (gray - background) / max(1.0 - background, 0.04)
+        return _clean(np.clip(ink, 0.0, 1.0), photographed=False)
+    # Photos are nearly always dark ink on paper, and a hand's shadow over most of the page
+    # makes the bare paper look like a light tail: light ink must stand out clearly more.
+    dark_ink = PHOTO_DARK_BIAS * (background - low) >= high - background
+    return _clean(_lit_ink(gray, dark_ink), photographed=True)
+
+
+def _lit_ink(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
+    """Ink in a photo: the paper's level is found locally (see `_envelope`), so uneven light
+    and shadows divide out."""
+    level = _envelope(gray, dark_ink)
+    ink = 1.0 - gray / np.maximum(level, 0.04) if dark_ink else (gray - level) / np.maximum(1.0 - level, 0.04)
+    return np.clip(ink, 0.0, 1.0)
 
 
 def _gray_on_white(image: Image.Image) -> np.ndarray:
@@ -148,29 +158,50 @@ def quantiles(values: np.ndarray, percents: tuple[float, ...]) -> list[float]:
 
 def extreme_filter(a: np.ndarray, size: int, *, maximum: bool) -> np.ndarray:
     """Max (or min) over a size x size square, edges repeated: PIL's MaxFilter/MinFilter, exactly,
-    but separable (two 1-D passes over shifted views) and so several times faster."""
-    pick = np.maximum if maximum else np.minimum
+    but separable (two 1-D passes) and so several times faster; O(1) a pixel for big squares."""
     out = np.array(a, np.float32)
     for axis in (1, 0):
-        source = out.copy()
-        for d in range(1, size // 2 + 1):
-            if axis == 1:
-                pick(out[:, d:], source[:, :-d], out=out[:, d:])
-                pick(out[:, :-d], source[:, d:], out=out[:, :-d])
-            else:
-                pick(out[d:], source[:-d], out=out[d:])
-                pick(out[:-d], source[d:], out=out[:-d])
+        out = _running_extreme(out, size, axis, maximum)
     return out
 
 
-def _envelope(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
-    """The paper's (or board's) level under uneven light: a morphological closing at low resolution.
+def _running_extreme(a: np.ndarray, size: int, axis: int, maximum: bool) -> np.ndarray:
+    """1-D running max/min along an axis over `size` samples centred on each (clipped at the ends)."""
+    pick = np.maximum if maximum else np.minimum
+    half = size // 2
+    if half == 0:
+        return a
+    if axis == 0:
+        return _running_extreme(a.T, size, 1, maximum).T
+    if half <= 3:  # a few shifted comparisons
+        out = a.copy()
+        for d in range(1, half + 1):
+            pick(out[:, d:], a[:, :-d], out=out[:, d:])
+            pick(out[:, :-d], a[:, d:], out=out[:, :-d])
+        return out
+    # van Herk / Gil-Werman: running extremes within blocks of `window` samples, from the left
+    # and from the right; any window is then one block's tail plus the next block's head.
+    window = 2 * half + 1
+    rows, n = a.shape
+    blocks = -(-(n + 2 * half) // window)
+    fill = -np.inf if maximum else np.inf
+    padded = np.full((rows, blocks * window), fill, np.float32)
+    padded[:, half:half + n] = a
+    padded = padded.reshape(rows, blocks, window)
+    from_left = pick.accumulate(padded, axis=2).reshape(rows, -1)
+    from_right = pick.accumulate(padded[:, :, ::-1], axis=2)[:, :, ::-1].reshape(rows, -1)
+    return pick(from_right[:, :n], from_left[:, window - 1:window - 1 + n])
 
-    Strokes narrower than the window vanish; shadows and lighting gradients,
-    which are wider, stay, so they are not mistaken for ink.
+
+def _envelope(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
+    """The paper's (or board's) level under uneven light: a morphological closing (an opening for light ink).
+
+    Strokes narrower than the window vanish; shadows and lighting gradients, which are
+    wider, stay, and a closing keeps a shadow's hard edge where it is, so it is not
+    mistaken for a stroke. Computed at up to ENVELOPE_SIDE pixels.
     """
     height, width = gray.shape
-    step = max(1, min(height, width) // 96)
+    step = -(-min(height, width) // ENVELOPE_SIDE)
     h, w = height // step * step or height, width // step * step or width
     blocks = gray[:h, :w]
     if step > 1:
@@ -178,9 +209,11 @@ def _envelope(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
         blocks = blocks.max(axis=(1, 3)) if dark_ink else blocks.min(axis=(1, 3))
     size = max(3, (min(blocks.shape) // 6) | 1)
     pad = size  # edge-replicated margin: a closing then leaves a light gradient exactly as it is
-    small = np.pad(blocks.astype(np.float32), pad, mode="edge")
-    closed = extreme_filter(extreme_filter(small, size, maximum=dark_ink), size, maximum=not dark_ink)
+    padded = np.pad(blocks.astype(np.float32), pad, mode="edge")
+    closed = extreme_filter(extreme_filter(padded, size, maximum=dark_ink), size, maximum=not dark_ink)
     level = np.ascontiguousarray(closed[pad:-pad, pad:-pad])
+    if level.shape == gray.shape:
+        return level
     return np.asarray(Image.fromarray(level, "F").resize((width, height), Image.Resampling.BILINEAR), np.float32)
 
 
