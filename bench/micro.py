@@ -35,8 +35,10 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> dict[str, 
 def inference(model_path: str, repeats: int) -> dict:
     import numpy as np
 
-    from realtime.model import Predictor, load_model
+    from realtime.config import DEFAULTS
+    from realtime.model import Predictor, limit_cpu_threads, load_model
 
+    limit_cpu_threads(DEFAULTS["INFERENCE_THREADS"])  # as the server does
     model = load_model(model_path)
     predictor = Predictor(model)
     predictor.warm_up()

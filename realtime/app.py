@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from .config import DEFAULTS
 from .errors import InputError
 from .imaging import ImageLimits
 from .model import MODEL_CARD, Predictor, file_sha256, limit_cpu_threads, load_model
-from .preprocess import prepare_bytes
+from .prep_pool import PreparePool
 from .scheduler import InferenceScheduler
 from .workers import blocking_runner
 
@@ -66,10 +65,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     predictor.warm_up()
     limits = ImageLimits(app.config["MAX_IMAGE_PIXELS"], app.config["MAX_IMAGE_SIDE"])
     run_blocking = blocking_runner(app.config["ASYNC_MODE"])
+    preparer = PreparePool(app.config["PREPROCESS_PROCESSES"], limits)
     scheduler = InferenceScheduler(
-        predictor, functools.partial(prepare_bytes, limits=limits),
+        predictor, preparer.prepare_many,
         run_blocking=run_blocking, spawn=socketio.start_background_task,
-        max_batch=app.config["BATCH_MAX"], max_wait_s=app.config["BATCH_WAIT_MS"] / 1000)
+        max_batch=app.config["BATCH_MAX"], max_wait_s=app.config["BATCH_WAIT_MS"] / 1000,
+        on_stop=preparer.close)
     scheduler.start()
     app.extensions["digits"] = DigitService(scheduler, describe_model(model_path, predictor), run_blocking,
                                             socketio)

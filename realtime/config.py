@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     # Micro-batching: at most this many frames per model call, gathered for at most this long.
     "BATCH_MAX": 64,
     "BATCH_WAIT_MS": 2.0,
+    # Child processes that decode a batch's images beside the scheduler's own thread (0: none).
+    # Under eventlet they take the decoding off the GIL that the event loop needs.
+    "PREPROCESS_PROCESSES": 1,
     # CPU threads one model call may use (0: all cores). One leaves the others to the event
     # loop and image decoding, and is the fastest for small batches; see model.limit_cpu_threads.
     "INFERENCE_THREADS": 1,
@@ -38,7 +41,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _TYPES = {"PORT": int, "MAX_CONTENT_LENGTH": int, "MAX_IMAGE_PIXELS": int, "MAX_IMAGE_SIDE": int,
-          "MAX_FRAME_BYTES": int, "SOCKET_MAX_MESSAGE_BYTES": int, "BATCH_MAX": int, "INFERENCE_THREADS": int,
+          "MAX_FRAME_BYTES": int, "SOCKET_MAX_MESSAGE_BYTES": int, "BATCH_MAX": int,
+          "INFERENCE_THREADS": int, "PREPROCESS_PROCESSES": int,
           "BATCH_WAIT_MS": float, "PREDICT_TIMEOUT_S": float}
 ENV_PREFIX = "DIGITS_"
 

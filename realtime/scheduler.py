@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .prep_pool import Outcome
 from .preprocess import Prepared
 from .results import prediction_payload
 from .workers import os_threading
@@ -58,11 +59,13 @@ class Stats:
 
 class InferenceScheduler:
     def __init__(self, predictor: Callable[[np.ndarray], np.ndarray],
-                 prepare: Callable[[bytes], Prepared], *,
+                 prepare_many: Callable[[list[bytes]], list[Outcome]], *,
                  run_blocking: Callable[..., Any], spawn: Callable[..., Any],
-                 max_batch: int = 64, max_wait_s: float = 0.002) -> None:
+                 max_batch: int = 64, max_wait_s: float = 0.002,
+                 on_stop: Callable[[], None] | None = None) -> None:
         self._predictor = predictor
-        self._prepare = prepare
+        self._prepare_many = prepare_many
+        self._on_stop = on_stop  # releases what prepare_many holds (worker processes)
         self._run_blocking = run_blocking
         self._spawn = spawn
         self.max_batch = max_batch
@@ -85,6 +88,9 @@ class InferenceScheduler:
         with self._wakeup:
             self._running = False
             self._wakeup.notify_all()
+        if self._on_stop is not None:
+            self._on_stop()
+            self._on_stop = None
 
     @property
     def running(self) -> bool:
@@ -177,17 +183,16 @@ class InferenceScheduler:
         self._last_batch_size = len(jobs)
         finished: list[tuple[Job, dict | None, InputError | None]] = []
         ready: list[Job] = []
+        to_decode = [job for job in jobs if job.prepared is None]
+        outcomes = self._prepare_many([job.image or b"" for job in to_decode]) if to_decode else []
+        for job, outcome in zip(to_decode, outcomes, strict=True):
+            job.image = None
+            if isinstance(outcome, InputError):
+                finished.append((job, None, outcome))
+            else:
+                job.prepared = outcome
         for job in jobs:
-            try:
-                if job.prepared is None:
-                    job.prepared = self._prepare(job.image or b"")
-                    job.image = None
-            except InputError as error:
-                finished.append((job, None, error))
-                continue
-            except Exception:
-                log.exception("preprocessing failed")
-                finished.append((job, None, InputError("internal_error", "The image could not be processed.", 500)))
+            if job.prepared is None:
                 continue
             if job.prepared.blank:
                 finished.append((job, prediction_payload(job.prepared, None, 0.0), None))

@@ -30,6 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--synthetic", type=int, default=6000,
+                        help="how many of the synthetic pen-stroke digits (realtime/synth.py) join training")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N images only (smoke runs)")
     parser.add_argument("--output", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--card", type=Path, default=None, help="model card path (default: next to the model)")
@@ -64,8 +66,9 @@ def train(args: argparse.Namespace) -> dict:
     keras.utils.set_random_seed(args.seed)
     # MNIST's validation split joins training but for HELD_OUT images kept for the curves.
     joined = len(data["x_val"]) - HELD_OUT
-    x_train = np.concatenate([data["x_train"], data["x_val"][:joined], data["x_synth"]])
-    y_train = np.concatenate([data["y_train"], data["y_val"][:joined], data["y_synth"]])
+    x_synth, y_synth = data["x_synth"][: args.synthetic], data["y_synth"][: args.synthetic]
+    x_train = np.concatenate([data["x_train"], data["x_val"][:joined], x_synth])
+    y_train = np.concatenate([data["y_train"], data["y_val"][:joined], y_synth])
     if args.limit:
         keep = np.random.default_rng(args.seed).permutation(len(x_train))[: args.limit]
         x_train, y_train = x_train[keep], y_train[keep]
@@ -91,7 +94,7 @@ def train(args: argparse.Namespace) -> dict:
     predicted = probabilities.argmax(axis=1)
     test_accuracy = float(np.mean(predicted == data["y_test"]))
     save_for_serving(model, args.output)
-    card = model_card(args, model, history.history, test_accuracy, seconds, len(x_train), len(data["x_synth"]))
+    card = model_card(args, model, history.history, test_accuracy, seconds, len(x_train), len(x_synth))
     card_path = args.card or args.output.with_name(
         MODEL_CARD.name if args.output == DEFAULT_MODEL else args.output.stem + ".card.json")
     card_path.write_text(json.dumps(card, indent=2) + "\n")

@@ -33,10 +33,18 @@ def test_shipped_model_is_small_and_matches_its_card(card):
 
 
 def test_predictor_gives_probabilities_for_any_batch_size(predictor):
-    for size in (1, 3, 32):
+    for size in (1, 3, 32, 65, 130):
         out = predictor(np.random.default_rng(size).random((size, 28, 28), dtype=np.float32))
         assert out.shape == (size, 10)
         np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_padded_xla_batches_give_what_the_plain_model_gives(predictor):
+    """Padding a batch up to a compiled size must not change any image's answer."""
+    images = np.random.default_rng(5).random((37, 28, 28, 1), dtype=np.float32)
+    expected = predictor.model(images, training=False).numpy()
+    np.testing.assert_allclose(predictor(images), expected, atol=1e-5)
+    np.testing.assert_allclose(predictor(images[:1]), expected[:1], atol=1e-5)
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path):

@@ -1,0 +1,65 @@
+"""Preprocessing in worker processes gives exactly what the in-thread pipeline gives, and survives a dead worker."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from conftest import blank_png, draw_digit, png_bytes
+
+from realtime.errors import InputError
+from realtime.imaging import ImageLimits
+from realtime.prep_pool import PreparePool, prepare_safely
+from realtime.preprocess import Prepared
+
+LIMITS = ImageLimits()
+
+
+@pytest.fixture()
+def pool():
+    pool = PreparePool(2, LIMITS)
+    yield pool
+    pool.close()
+
+
+def pictures() -> list[bytes]:
+    digits = [png_bytes(draw_digit(d, scale=s)) for d in (0, 1, 4, 7) for s in (0.5, 0.9)]
+    return [*digits, b"not an image", blank_png(), b"", digits[0]]
+
+
+def same(a: Prepared | InputError, b: Prepared | InputError) -> bool:
+    if isinstance(a, InputError) or isinstance(b, InputError):
+        return isinstance(a, InputError) and isinstance(b, InputError) and a.code == b.code
+    return a.blank == b.blank and np.array_equal(a.x, b.x)
+
+
+def test_a_batch_split_over_processes_gives_what_one_thread_gives(pool):
+    images = pictures()
+    expected = [prepare_safely(data, LIMITS) for data in images]
+    got = pool.prepare_many(images)
+    assert len(got) == len(images)
+    assert all(same(a, b) for a, b in zip(got, expected, strict=True))
+    assert [type(outcome).__name__ for outcome in got[-4:]] == ["InputError", "Prepared", "InputError", "Prepared"]
+
+
+def test_a_dead_worker_costs_its_share_an_error_and_is_replaced(pool):
+    images = pictures()
+    for child in pool._children:
+        child.process.kill()
+    time.sleep(0.2)
+    got = pool.prepare_many(images)
+    errors = [outcome for outcome in got if isinstance(outcome, InputError) and outcome.code == "internal_error"]
+    assert errors and all(error.status == 500 for error in errors)
+    assert pool.restarts == 2
+    again = pool.prepare_many(images)  # the replacements work
+    assert all(same(a, prepare_safely(data, LIMITS)) for a, data in zip(again, images, strict=True))
+
+
+def test_closing_stops_every_worker():
+    pool = PreparePool(2, LIMITS)
+    processes = [child.process for child in pool._children]
+    pool.prepare_many(pictures())
+    pool.close()
+    assert all(process.poll() is not None for process in processes)
+    assert pool.prepare_many(pictures()[:2])  # with no workers left it still answers, in-thread
