@@ -100,7 +100,7 @@ def samples_for(name: str, count: int, seed: int) -> list[tuple[bytes, int]]:
     if name == "mnist":
         return mnist_test_bytes(count)
     if name == "blank":
-        return blank_bytes(count or 200, seed)
+        return blank_bytes(count or 1000, seed)
     return list(oodsets.generate(name, count or 1000, seed))
 
 
