@@ -74,7 +74,7 @@ def test_shipped_model_accuracy_on_the_whole_mnist_test_set_through_the_serving_
     result = evaluate_set(predictor, mnist_test_bytes(), processes=2)
     assert result["count"] == 10000
     assert result["reported_blank"] == 0
-    assert result["accuracy"] >= 0.995  # the target is 0.996; see the model card and README
+    assert result["accuracy"] >= 0.996  # the foundation issue's target
     assert abs(result["accuracy"] - card["test_accuracy"]) <= 0.001
 
 
