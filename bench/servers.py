@@ -41,7 +41,7 @@ def command_for(kind: str, port: int, model: str, async_mode: str = "eventlet",
 
 
 class Monitor:
-    """Samples a process's RSS and CPU time in a thread; windows give CPU % and peak RSS."""
+    """Samples a server's RSS and CPU time (children included) in a thread; windows give CPU % and peak RSS."""
 
     def __init__(self, pid: int, interval: float = 0.25) -> None:
         self.process = psutil.Process(pid)
@@ -53,14 +53,23 @@ class Monitor:
         self._thread.start()
 
     def sample(self) -> tuple[float, float, float] | None:
+        """CPU seconds and RSS of the server and its child processes (the preprocessing workers)."""
         try:
-            with self.process.oneshot():
-                times = self.process.cpu_times()
-                rss = self.process.memory_info().rss
+            processes = [self.process, *self.process.children(recursive=True)]
         except psutil.Error:
             return None
+        cpu = rss = 0.0
+        for process in processes:
+            try:
+                with process.oneshot():
+                    times = process.cpu_times()
+                    cpu += times.user + times.system
+                    rss += process.memory_info().rss
+            except psutil.Error:
+                if process is self.process:
+                    return None
         now = time.monotonic()
-        point = (now, times.user + times.system, float(rss))
+        point = (now, cpu, rss)
         self.samples.append(point)
         machine = psutil.cpu_times()
         busy = sum(getattr(machine, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
