@@ -81,22 +81,20 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
         gray = _crop_to_marks(gray, background)  # one level everywhere: only what differs matters
         if gray is None:
             return None
-        ink_is_dark = background - low >= high - background
-        # Dark ink: paper reflectance divides out the light. Light ink: chalk adds to the board.
-        ink = 1.0 - gray / max(background, 0.04) if ink_is_dark else (gray - background) / max(1.0 - background, 0.04)
-        return _clean(np.clip(ink, 0.0, 1.0), photographed=False)
+        dark_ink = background - low >= high - background
+        return _clean(_ink(gray, np.float32(background), dark_ink), photographed=False)
     # Photos are nearly always dark ink on paper, and a hand's shadow over most of the page
     # makes the bare paper look like a light tail: light ink must stand out clearly more.
     dark_ink = PHOTO_DARK_BIAS * (background - low) >= high - background
-    return _clean(_lit_ink(gray, dark_ink), photographed=True)
+    # The paper's level is found locally (see `_envelope`), so uneven light and shadows divide out.
+    return _clean(_ink(gray, _envelope(gray, dark_ink), dark_ink), photographed=True)
 
 
-def _lit_ink(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
-    """Ink in a photo: the paper's level is found locally (see `_envelope`), so uneven light
-    and shadows divide out."""
-    level = _envelope(gray, dark_ink)
-    ink = 1.0 - gray / np.maximum(level, 0.04) if dark_ink else (gray - level) / np.maximum(1.0 - level, 0.04)
-    return np.clip(ink, 0.0, 1.0)
+def _ink(gray: np.ndarray, level: np.ndarray | np.float32, dark_ink: bool) -> np.ndarray:
+    """Dark ink: the paper's reflectance divides out the light. Light ink: chalk adds to the board."""
+    if dark_ink:
+        return np.clip(1.0 - gray / np.maximum(level, 0.04), 0.0, 1.0)
+    return np.clip((gray - level) / np.maximum(1.0 - level, 0.04), 0.0, 1.0)
 
 
 def _gray_on_white(image: Image.Image) -> np.ndarray:
