@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import engineio
 import numpy as np
 import psutil
 import requests
@@ -205,6 +206,20 @@ def good_png(digit: int = 7, size: int = 140) -> bytes:
 
 # --- a Socket.IO client that keeps every answer -----------------------------------------
 
+class _InOrderEngineIO(engineio.Client):
+    """python-engineio hands each incoming message to a new thread, so two answers arriving back to
+    back could be recorded in either order; handling them in the reading thread keeps the order
+    in which they came off the socket, which is what the order checks are about."""
+
+    def _trigger_event(self, event, *args, run_async=False, **kwargs):
+        return super()._trigger_event(event, *args, run_async=False, **kwargs)
+
+
+class InOrderClient(socketio.Client):
+    def _engineio_client_class(self):
+        return _InOrderEngineIO
+
+
 @dataclass
 class Recorder:
     """A python-socketio client (websocket only) that records answers by seq, with timings."""
@@ -220,7 +235,7 @@ class Recorder:
     order: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.client = socketio.Client(reconnection=False, request_timeout=10, **self.client_options)
+        self.client = InOrderClient(reconnection=False, request_timeout=10, **self.client_options)
         self.changed = threading.Condition()
         self.disconnects = 0
         if self.handle:
