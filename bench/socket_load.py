@@ -31,12 +31,12 @@ class Stream:
     """One client: a socket, what it sent when, and what came back."""
 
     def __init__(self, index: int, frames: list[bytes], offset: int, closed_loop: bool = False) -> None:
-        import socketio
+        from .sio_client import InOrderClient
 
         self.index = index
         self.frames = frames
         self.offset = offset
-        self.sio = socketio.Client(reconnection=False)
+        self.sio = InOrderClient(reconnection=False)
         self.seq = 0
         self.sent: dict[int, float] = {}
         self.answers: list[tuple[float, float]] = []  # (latency s, receive instant)

@@ -11,9 +11,12 @@ import binascii
 import contextlib
 import io
 import re
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
@@ -121,3 +124,21 @@ def _reduce_large(image: Image.Image) -> Image.Image:
     if mode != image.mode:
         image = image.convert(mode)
     return image.reduce(factor)
+
+
+def gray_png(pixels: np.ndarray) -> bytes:
+    """A 2-D uint8 array as an 8-bit grayscale PNG.
+
+    Written by hand because every answer carries its 28x28 model input as a PNG: Pillow's
+    encoder costs about 160 us for it (plugin and chunk machinery), this about 25 us.
+    """
+    height, width = pixels.shape
+    rows = np.zeros((height, width + 1), np.uint8)  # each row starts with filter type 0 (none)
+    rows[:, 1:] = pixels
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))

@@ -15,13 +15,12 @@ Two stages, both pure:
 from __future__ import annotations
 
 import base64
-import io
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from .imaging import ImageLimits, open_image
+from .imaging import ImageLimits, gray_png, open_image
 
 FIELD = 28
 BOX = 20
@@ -61,9 +60,7 @@ def prepare_image(image: Image.Image) -> Prepared:
 
 
 def to_png(x: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)).save(buffer, "PNG")
-    return buffer.getvalue()
+    return gray_png(np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8))
 
 
 # --- stage 1: picture to ink -------------------------------------------------

@@ -199,11 +199,24 @@ class InferenceScheduler:
             else:
                 ready.append(job)
         if ready:
+            finished += self._predict(ready)
+        self._count(jobs, finished)
+        return finished
+
+    def _predict(self, ready: list[Job]) -> list[tuple[Job, dict | None, InputError | None]]:
+        """One model call for the batch; if it fails, every frame in it is answered with an error."""
+        try:
             started = time.perf_counter()
             probabilities = self._predictor(np.stack([job.prepared.x for job in ready]))
             model_ms = (time.perf_counter() - started) * 1000
-            for job, row in zip(ready, probabilities, strict=True):
-                finished.append((job, prediction_payload(job.prepared, row, model_ms), None))
+            return [(job, prediction_payload(job.prepared, row, model_ms), None)
+                    for job, row in zip(ready, probabilities, strict=True)]
+        except Exception:
+            log.exception("inference batch failed")
+            error = InputError("internal_error", "The prediction failed.", 500)
+            return [(job, None, error) for job in ready]
+
+    def _count(self, jobs: list[Job], finished: list[tuple[Job, dict | None, InputError | None]]) -> None:
         with self._wakeup:
             self.stats.batches += 1
             self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
@@ -214,4 +227,3 @@ class InferenceScheduler:
                     self.stats.internal_errors += 1
                 else:
                     self.stats.input_errors += 1
-        return finished

@@ -20,13 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import engineio
 import numpy as np
 import psutil
 import requests
-import socketio
 from conftest import ServerProcess, draw_digit, png_bytes
 from PIL import Image
+
+from bench.sio_client import InOrderClient
 
 # The shipped model is what CI uses. When DIGITS_MODEL_PATH points elsewhere (an
 # untrained smoke model while the real one trains) the tests still check every
@@ -205,20 +205,6 @@ def good_png(digit: int = 7, size: int = 140) -> bytes:
 
 
 # --- a Socket.IO client that keeps every answer -----------------------------------------
-
-class _InOrderEngineIO(engineio.Client):
-    """python-engineio hands each incoming message to a new thread, so two answers arriving back to
-    back could be recorded in either order; handling them in the reading thread keeps the order
-    in which they came off the socket, which is what the order checks are about."""
-
-    def _trigger_event(self, event, *args, run_async=False, **kwargs):
-        return super()._trigger_event(event, *args, run_async=False, **kwargs)
-
-
-class InOrderClient(socketio.Client):
-    def _engineio_client_class(self):
-        return _InOrderEngineIO
-
 
 @dataclass
 class Recorder:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from realtime import preprocess
 from realtime.errors import InputError
-from realtime.imaging import ImageLimits, decode_base64_image, open_image
+from realtime.imaging import ImageLimits, decode_base64_image, gray_png, open_image
 from realtime.preprocess import prepare_bytes
 
 
@@ -266,3 +266,12 @@ def test_histogram_quantiles_agree_with_numpy_to_a_thousandth():
     percents = (0.5, 10, 50, 90, 99.5)
     ours = preprocess.quantiles(values, percents)
     assert np.allclose(ours, np.percentile(values, percents), atol=0.0015)
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (1, 1), (3, 70)])
+def test_gray_png_decodes_to_the_same_pixels(shape):
+    pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    decoded = Image.open(io.BytesIO(gray_png(pixels)))
+    decoded.load()  # a bad CRC or zlib stream fails here
+    assert decoded.mode == "L"
+    assert np.array_equal(np.asarray(decoded), pixels)

@@ -1,0 +1,200 @@
+"""The inference scheduler on its own: latest-wins, order, batching, and faults that must not lose frames.
+
+Threading mode (calls made directly, workers in plain threads), a stand-in model and decoder:
+these tests are about who gets answered with what, not about images.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from realtime.errors import InputError
+from realtime.preprocess import Prepared
+from realtime.scheduler import InferenceScheduler, Job
+
+
+class StandInModel:
+    """Says digit `int(x[0, 0])`; can be held (to let frames pile up) or made to fail."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.release = threading.Event()
+        self.release.set()
+        self.entered = threading.Event()
+        self.fail_next = False
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.calls.append(len(batch))
+        self.entered.set()
+        assert self.release.wait(10)
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("model fault")
+        out = np.zeros((len(batch), 10), np.float32)
+        out[np.arange(len(batch)), batch[:, 0, 0].astype(int)] = 1.0
+        return out
+
+
+def decode(images: list[bytes]) -> list[Prepared | InputError]:
+    """b"3" -> an image the stand-in model reads as 3; b"blank" -> blank; anything else -> bad input."""
+    outcomes: list[Prepared | InputError] = []
+    for data in images:
+        if data == b"blank":
+            outcomes.append(Prepared(np.zeros((28, 28), np.float32), True))
+        elif data.isdigit():
+            x = np.zeros((28, 28), np.float32)
+            x[0, 0] = int(data)
+            outcomes.append(Prepared(x, False))
+        else:
+            outcomes.append(InputError("not_an_image", "Not an image."))
+    return outcomes
+
+
+class Inbox:
+    """What one client received, in order."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int | None, dict | None, InputError | None]] = []
+        self.changed = threading.Condition()
+
+    def deliver_for(self, seq: int | None):
+        def deliver(payload, error):
+            with self.changed:
+                self.items.append((seq, payload, error))
+                self.changed.notify_all()
+        return deliver
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: len(self.items) >= count, timeout)
+
+    @property
+    def seqs(self) -> list[int | None]:
+        return [seq for seq, _, _ in self.items]
+
+
+@pytest.fixture()
+def model():
+    return StandInModel()
+
+
+@pytest.fixture()
+def scheduler(model):
+    def spawn(fn, *args):
+        thread = threading.Thread(target=fn, args=args, daemon=True)
+        thread.start()
+        return thread
+
+    running = InferenceScheduler(model, decode, run_blocking=lambda fn, *a, **k: fn(*a, **k), spawn=spawn)
+    running.start()
+    yield running
+    model.release.set()
+    running.stop()
+
+
+def frame(inbox: Inbox, key: str, seq: int, image: bytes) -> Job:
+    return Job(key=key, seq=seq, image=image, deliver=inbox.deliver_for(seq))
+
+
+def test_a_frame_is_answered_with_the_models_reading(scheduler):
+    inbox = Inbox()
+    assert scheduler.submit(frame(inbox, "a", 1, b"7")) == "queued"
+    assert inbox.wait_for(1)
+    seq, payload, error = inbox.items[0]
+    assert (seq, error) == (1, None)
+    assert payload["digit"] == 7 and payload["blank"] is False
+
+
+def test_frames_sent_while_busy_are_superseded_and_only_the_newest_is_answered(scheduler, model):
+    inbox = Inbox()
+    model.release.clear()
+    scheduler.submit(frame(inbox, "a", 1, b"1"))
+    assert model.entered.wait(5)  # frame 1 is in the model; the next ones must wait
+    outcomes = [scheduler.submit(frame(inbox, "a", seq, str(seq).encode())) for seq in (2, 3, 4)]
+    assert outcomes == ["queued", "superseded", "superseded"]
+    model.release.set()
+    assert inbox.wait_for(2)
+    time.sleep(0.1)  # nothing else may arrive
+    assert inbox.seqs == [1, 4]
+    assert [payload["digit"] for _, payload, _ in inbox.items] == [1, 4]
+    assert scheduler.stats.superseded == 2
+
+
+def test_a_frame_older_than_one_already_accepted_is_dropped(scheduler):
+    inbox = Inbox()
+    scheduler.submit(frame(inbox, "a", 5, b"5"))
+    assert scheduler.submit(frame(inbox, "a", 5, b"5")) == "stale"
+    assert scheduler.submit(frame(inbox, "a", 3, b"3")) == "stale"
+    assert inbox.wait_for(1)
+    time.sleep(0.1)
+    assert inbox.seqs == [5]
+
+
+def test_waiting_clients_share_one_model_call(scheduler, model):
+    inboxes = {key: Inbox() for key in "abcde"}
+    model.release.clear()
+    scheduler.submit(frame(Inbox(), "first", 1, b"0"))
+    assert model.entered.wait(5)
+    for digit, (key, inbox) in enumerate(inboxes.items()):
+        scheduler.submit(frame(inbox, key, 1, str(digit).encode()))
+    model.release.set()
+    for digit, inbox in enumerate(inboxes.values()):
+        assert inbox.wait_for(1)
+        assert inbox.items[0][1]["digit"] == digit  # each client gets its own answer
+    assert model.calls == [1, 5]
+
+
+def test_bad_and_blank_frames_are_answered_without_the_model(scheduler, model):
+    bad, blank = Inbox(), Inbox()
+    scheduler.submit(frame(bad, "bad", 1, b"garbage"))
+    scheduler.submit(frame(blank, "blank", 1, b"blank"))
+    assert bad.wait_for(1) and blank.wait_for(1)
+    assert bad.items[0][2].code == "not_an_image" and bad.items[0][1] is None
+    assert blank.items[0][1]["blank"] is True and blank.items[0][1]["digit"] is None
+    assert model.calls == []
+    assert scheduler.stats.input_errors == 1
+
+
+def test_a_failing_model_call_answers_its_frames_with_an_error_and_the_next_batch_works(scheduler, model):
+    inbox = Inbox()
+    model.fail_next = True
+    scheduler.submit(frame(inbox, "a", 1, b"2"))
+    assert inbox.wait_for(1)
+    _, payload, error = inbox.items[0]
+    assert payload is None and error.code == "internal_error" and error.status == 500
+    scheduler.submit(frame(inbox, "a", 2, b"2"))
+    assert inbox.wait_for(2)
+    assert inbox.items[1][1]["digit"] == 2
+    assert scheduler.stats.internal_errors == 1
+
+
+def test_answers_to_one_client_keep_increasing_under_a_stream(scheduler):
+    inbox = Inbox()
+    for seq in range(1, 301):
+        scheduler.submit(frame(inbox, "a", seq, str(seq % 10).encode()))
+        if seq % 7 == 0:
+            time.sleep(0.001)
+    assert inbox.wait_for(1)
+    deadline = time.monotonic() + 10
+    while (not inbox.seqs or inbox.seqs[-1] != 300) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert inbox.seqs[-1] == 300  # the newest frame is always answered
+    assert inbox.seqs == sorted(set(inbox.seqs))
+
+
+def test_a_client_that_left_is_forgotten(scheduler, model):
+    inbox = Inbox()
+    model.release.clear()
+    scheduler.submit(frame(Inbox(), "other", 1, b"0"))
+    assert model.entered.wait(5)
+    scheduler.submit(frame(inbox, "gone", 9, b"9"))
+    scheduler.forget("gone")
+    assert scheduler.pending_count() == 0
+    model.release.set()
+    time.sleep(0.2)
+    assert inbox.items == []
+    assert scheduler.submit(frame(inbox, "gone", 1, b"1")) == "queued"  # a new client may reuse the key
