@@ -40,7 +40,7 @@ def inference(model_path: str, repeats: int) -> dict:
 
     limit_cpu_threads(DEFAULTS["INFERENCE_THREADS"])  # as the server does
     model = load_model(model_path)
-    predictor = Predictor(model)
+    predictor = Predictor(model, threads=DEFAULTS["INFERENCE_THREADS"])
     predictor.warm_up()
     rng = np.random.default_rng(0)
     batches = {size: rng.random((size, 28, 28, 1), dtype=np.float32) for size in (1, 32)}

@@ -61,7 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     model_path = Path(app.config["MODEL_PATH"])
     limit_cpu_threads(app.config["INFERENCE_THREADS"])
-    predictor = Predictor(load_model(model_path))
+    predictor = Predictor(load_model(model_path), threads=app.config["INFERENCE_THREADS"])
     predictor.warm_up()
     limits = ImageLimits(app.config["MAX_IMAGE_PIXELS"], app.config["MAX_IMAGE_SIDE"])
     run_blocking = blocking_runner(app.config["ASYNC_MODE"])

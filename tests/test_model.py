@@ -39,8 +39,8 @@ def test_predictor_gives_probabilities_for_any_batch_size(predictor):
         np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-4)
 
 
-def test_padded_xla_batches_give_what_the_plain_model_gives(predictor):
-    """Padding a batch up to a compiled size must not change any image's answer."""
+def test_served_model_gives_what_the_keras_model_gives(predictor):
+    """The LiteRT conversion, and padding a batch up to an interpreter's size, change no answer."""
     images = np.random.default_rng(5).random((37, 28, 28, 1), dtype=np.float32)
     expected = predictor.model(images, training=False).numpy()
     np.testing.assert_allclose(predictor(images), expected, atol=1e-5)
