@@ -145,7 +145,7 @@ def _flat_background(gray: np.ndarray, background: float) -> bool:
 
 def quantiles(values: np.ndarray, percents: tuple[float, ...]) -> list[float]:
     """Percentiles of values in [0, 1], to 1/1024, from a histogram: ~10x cheaper than sorting."""
-    bins = np.clip(values, 0.0, 1.0) * 1023.0 + 0.5
+    bins = np.clip(values * np.float32(1023.0) + np.float32(0.5), 0.5, 1023.5)
     counts = np.cumsum(np.bincount(bins.astype(np.intp).ravel(), minlength=1024))
     ranks = [p / 100.0 * (counts[-1] - 1) for p in percents]
     return [float(np.searchsorted(counts, rank, side="right")) / 1023.0 for rank in ranks]
@@ -344,11 +344,12 @@ def _fit(ink: np.ndarray, side: int) -> np.ndarray:
 def stroke_width(work: np.ndarray) -> float:
     """Mean stroke width in pixels: twice the ink area over its outline length."""
     mask = work > 0.5
-    area = int(mask.sum())
+    area = np.count_nonzero(mask)
     if area == 0:
         return 0.0
-    padded = np.pad(mask, 1)
-    edges = np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1])
+    # Changes between neighbours, the picture's own edges counting as background.
+    edges = (np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
+             + np.count_nonzero(mask[[0, -1]]) + np.count_nonzero(mask[:, [0, -1]]))
     return 2.0 * area / max(edges, 1)
 
 
