@@ -2,10 +2,12 @@
 
 Each client has at most one waiting frame: a newer snapshot replaces the one
 not yet served (latest-wins), so a fast or flooding client costs one slot, and
-every client's newest frame is answered. A worker in a real OS thread takes all
+every client's newest frame is answered. A worker in a real OS thread takes the
 waiting frames (oldest client first), decodes them, runs the model once for the
-whole batch and hands each answer back on the server's own loop, where it is
-emitted or returned.
+whole batch and queues the answers; the server's own loop emits or returns them
+while the worker goes on to the next batch. (When the loop itself handed out the
+work, a worker finishing a batch sat idle until the loop, busy reading a thousand
+frames a second, came round to give it the next.)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 
 # deliver(payload, error): exactly one of them is None.
 Deliver = Callable[[dict | None, InputError | None], None]
+Finished = list[tuple["Job", dict | None, InputError | None]]
 
 
 @dataclass
@@ -57,6 +61,30 @@ class Stats:
         return dict(self.__dict__)
 
 
+class AnswerQueue:
+    """Finished batches, from the worker's OS thread to whoever delivers them."""
+
+    def __init__(self) -> None:
+        self._batches: deque[Finished] = deque()
+        self._changed = os_threading().Condition()
+
+    def put(self, finished: Finished) -> None:
+        with self._changed:
+            self._batches.append(finished)
+            self._changed.notify()
+
+    def get(self, timeout: float = 0.5) -> Finished:
+        """The oldest finished batch, or [] after `timeout` seconds without one."""
+        with self._changed:
+            if not self._batches:
+                self._changed.wait(timeout)
+            return self._batches.popleft() if self._batches else []
+
+    def wake(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+
 class InferenceScheduler:
     def __init__(self, predictor: Callable[[np.ndarray], np.ndarray],
                  prepare_many: Callable[[list[bytes]], list[Outcome]], *,
@@ -71,6 +99,8 @@ class InferenceScheduler:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._wakeup = os_threading().Condition()  # shared with a real OS thread, even under eventlet
+        self._answers = AnswerQueue()
+        self._worker: Any = None
         self._pending: dict[Hashable, Job] = {}  # insertion order = the order clients started waiting
         self._last_seq: dict[Hashable, int] = {}
         self._last_batch_size = 1
@@ -82,12 +112,17 @@ class InferenceScheduler:
 
     def start(self) -> None:
         self._running = True
+        self._worker = os_threading().Thread(target=self._work, name="digits-inference", daemon=True)
+        self._worker.start()
         self._spawn(self._pump)
 
     def stop(self) -> None:
         with self._wakeup:
             self._running = False
             self._wakeup.notify_all()
+        self._answers.wake()
+        if self._worker is not None:
+            self._worker.join(5)  # lets a batch in progress finish before its resources go
         if self._on_stop is not None:
             self._on_stop()
             self._on_stop = None
@@ -146,14 +181,9 @@ class InferenceScheduler:
             return len(self._pending)
 
     def _pump(self) -> None:
-        """Runs on the server's loop: fetch finished batches from the OS thread, deliver them."""
+        """Runs on the server's loop: deliver finished batches, in the order they were made."""
         while self._running:
-            try:
-                finished = self._run_blocking(self._next_batch)
-            except Exception:  # never let one bad batch stop the service
-                log.exception("inference batch failed")
-                continue
-            for job, payload, error in finished:
+            for job, payload, error in self._run_blocking(self._answers.get):
                 try:
                     job.deliver(payload, error)
                 except Exception:
@@ -161,12 +191,22 @@ class InferenceScheduler:
 
     # --- the OS thread's side -------------------------------------------------
 
+    def _work(self) -> None:
+        while self._running:
+            try:
+                finished = self._next_batch()
+            except Exception:  # never let one bad batch stop the service
+                log.exception("inference batch failed")
+                continue
+            if finished:
+                self._answers.put(finished)
+
     def _take_batch(self) -> list[Job]:
         with self._wakeup:
             deadline = time.perf_counter() + 0.5
             while self._running and not self._pending:
                 if not self._wakeup.wait(max(0.0, deadline - time.perf_counter())):
-                    return []  # let the pump look at `running` now and then
+                    return []  # let the worker look at `running` now and then
             # Wait a moment for more frames only when the last batch suggests they are coming.
             gather_until = time.perf_counter() + self.max_wait_s
             while self._running and len(self._pending) < min(self.max_batch, self._last_batch_size):
@@ -176,12 +216,12 @@ class InferenceScheduler:
             keys = list(itertools.islice(self._pending, self.max_batch))
             return [self._pending.pop(key) for key in keys]
 
-    def _next_batch(self) -> list[tuple[Job, dict | None, InputError | None]]:
+    def _next_batch(self) -> Finished:
         jobs = self._take_batch()
         if not jobs:
             return []
         self._last_batch_size = len(jobs)
-        finished: list[tuple[Job, dict | None, InputError | None]] = []
+        finished: Finished = []
         ready: list[Job] = []
         to_decode = [job for job in jobs if job.prepared is None]
         outcomes = self._prepare_many([job.image or b"" for job in to_decode]) if to_decode else []
@@ -203,7 +243,7 @@ class InferenceScheduler:
         self._count(jobs, finished)
         return finished
 
-    def _predict(self, ready: list[Job]) -> list[tuple[Job, dict | None, InputError | None]]:
+    def _predict(self, ready: list[Job]) -> Finished:
         """One model call for the batch; if it fails, every frame in it is answered with an error."""
         try:
             started = time.perf_counter()
@@ -216,7 +256,7 @@ class InferenceScheduler:
             error = InputError("internal_error", "The prediction failed.", 500)
             return [(job, None, error) for job in ready]
 
-    def _count(self, jobs: list[Job], finished: list[tuple[Job, dict | None, InputError | None]]) -> None:
+    def _count(self, jobs: list[Job], finished: Finished) -> None:
         with self._wakeup:
             self.stats.batches += 1
             self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
