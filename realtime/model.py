@@ -7,7 +7,9 @@ place of a third pool, and a small dense head. About 356k parameters (1.4 MB),
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import threading
 from pathlib import Path
@@ -94,8 +96,13 @@ def limit_cpu_threads(threads: int) -> None:
 
 
 def to_litert(model: keras.Model) -> bytes:
-    """The Keras model as a LiteRT (TensorFlow Lite) flatbuffer, float32 as trained: no quantisation."""
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    """The Keras model as a LiteRT (TensorFlow Lite) flatbuffer, float32 as trained: no quantisation.
+
+    The converter exports a SavedModel to a temporary folder on the way and prints its whole
+    signature; that listing is kept out of the server's output.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
 class Predictor:
