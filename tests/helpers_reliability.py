@@ -20,13 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import engineio
 import numpy as np
 import psutil
 import requests
+import socketio
 from conftest import ServerProcess, draw_digit, png_bytes
 from PIL import Image
-
-from bench.sio_client import InOrderClient
 
 # The shipped model is what CI uses. When DIGITS_MODEL_PATH points elsewhere (an
 # untrained smoke model while the real one trains) the tests still check every
@@ -205,6 +205,22 @@ def good_png(digit: int = 7, size: int = 140) -> bytes:
 
 
 # --- a Socket.IO client that keeps every answer -----------------------------------------
+
+class _InOrderEngineIO(engineio.Client):
+    def _trigger_event(self, event, *args, run_async=False, **kwargs):
+        return super()._trigger_event(event, *args, run_async=False, **kwargs)
+
+
+class InOrderClient(socketio.Client):
+    """socketio.Client whose handlers run in its reading thread, in the order answers arrived.
+
+    python-engineio's client starts a new thread per incoming message, so two answers arriving
+    back to back could be recorded in either order: order checks would test the client's race.
+    """
+
+    def _engineio_client_class(self):
+        return _InOrderEngineIO
+
 
 @dataclass
 class Recorder:
