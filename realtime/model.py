@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import io
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
+
+from .workers import os_threading
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 DEFAULT_MODEL = MODEL_DIR / "digits.keras"
@@ -125,7 +126,9 @@ class Predictor:
         self._flatbuffer = to_litert(model)
         self._interpreter_class = Interpreter
         self._interpreters: dict[int, tuple[Any, int, int]] = {}
-        self._lock = threading.Lock()  # an interpreter runs one call at a time
+        # An interpreter runs one call at a time. A real OS lock: the callers are OS threads, and
+        # under eventlet a plain threading.Lock is a green one that cannot block an OS thread.
+        self._lock = os_threading().Lock()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(n, 28, 28) or (n, 28, 28, 1) float32 in, (n, 10) probabilities out."""
