@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 
 
@@ -55,16 +56,23 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {exc}")
     scheduler = app.extensions["digits"].scheduler
 
+    failed = False
     try:
         if args.async_mode == "eventlet":
             _serve_eventlet(app, args.host, args.port)
         else:
             _serve_threading(app, args.host, args.port)
-    except (SystemExit, KeyboardInterrupt):
+    except KeyboardInterrupt:
         pass
+    except SystemExit as stop:  # a signal (code 0), or a port that cannot be had
+        failed = stop.code not in (None, 0)
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr, flush=True)
     finally:
         scheduler.stop()
         print("server stopped", flush=True)
+    if failed:
+        sys.exit(1)
 
 
 def apply_websocket_mask(data, mask, length=None, offset=0) -> bytes:
@@ -87,6 +95,10 @@ def _speed_up_websocket_unmasking() -> None:
     RFC6455WebSocket._apply_mask = staticmethod(apply_websocket_mask)
 
 
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    return f"error: cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
 def _ready(host: str, port: int) -> None:
     shown = f"[{host}]" if ":" in host else host
     print(f"Digit recogniser ready on http://{shown}:{port}/", flush=True)
@@ -96,7 +108,13 @@ def _serve_eventlet(app, host: str, port: int) -> None:
     import eventlet
     import eventlet.wsgi
 
-    listener = eventlet.listen((host, port))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        # Not eventlet's default SO_REUSEPORT: with it a second server on a port in use starts
+        # without a word and takes half of the new connections.
+        listener = eventlet.listen((host, port), family=family, reuse_port=False)
+    except OSError as exc:
+        raise SystemExit(_cannot_listen(host, port, exc)) from exc
     requested: list[int] = []
 
     def request_stop(signum, _frame):
@@ -121,7 +139,10 @@ def _serve_threading(app, host: str, port: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server = make_server(host, port, app, threaded=True)
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as exc:
+        raise SystemExit(_cannot_listen(host, port, exc)) from exc
     _ready(host, server.socket.getsockname()[1])
     try:
         server.serve_forever()

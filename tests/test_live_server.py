@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 import socketio
-from conftest import draw_digit, png_bytes, run_server
+from conftest import ROOT, draw_digit, png_bytes, run_server
 
 pytestmark = pytest.mark.slow
 
@@ -177,3 +177,15 @@ def test_sigterm_stops_the_server_cleanly():
         assert time.monotonic() - started < 10
         time.sleep(0.2)
         assert any("server stopped" in line for line in running.output)
+
+
+def test_a_second_server_on_a_port_in_use_fails_with_a_clear_message(server):
+    """Not a silent start: with SO_REUSEPORT it would bind too and take half the new connections."""
+    port = server.url.rsplit(":", 1)[1]
+    mode = server.process.args[server.process.args.index("--async-mode") + 1]
+    second = subprocess.run([sys.executable, "server.py", "--port", port, "--async-mode", mode],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1
+    assert "in use" in second.stderr
+    assert "ready on" not in second.stdout
+    assert requests.get(server.url + "/healthz", timeout=5).json()["status"] == "ok"  # the first one is untouched
