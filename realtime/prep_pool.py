@@ -1,15 +1,17 @@
-"""Preprocessing in worker processes: a batch's images decoded in parallel, outside the server's GIL.
+"""Preprocessing in worker processes: a batch's images decoded outside the server's GIL.
 
 Under eventlet the event loop, the inference thread and the decoding share one GIL. At 50
 clients the loop's own work (reading a thousand frames a second) and the decoding starved
-each other while a core stood idle. So a batch is split: part is decoded in the scheduler's
-own thread, the rest by `processes` child processes (plain Python, no TensorFlow), all at once.
+each other while a core stood idle. So a batch goes to `processes` child processes (plain
+Python, no TensorFlow), split between them, and the scheduler's thread only waits for them.
+It decodes itself only a lone image (the round trip would cost more than it saves) or when
+there are no children. (When it also decoded a share of each batch, 50 clients at 20 fps
+were answered with a p95 of 41-44 ms; with the whole batch in the child, 33-36 ms.)
 
 The children are fed through plain pipes with blocking reads and writes, made only from the
 scheduler's OS thread with the unpatched `os` and `select`: nothing here touches the event
 loop. A child that dies or hangs costs its share of the batch an `internal_error` answer and
-is replaced; the server goes on.
-"""
+is replaced; the server goes on."""
 
 from __future__ import annotations
 
@@ -140,16 +142,12 @@ class PreparePool:
         with self._lock:
             if len(images) < 2 or not self._children:
                 return [prepare_safely(data, self.limits) for data in images]
-            shares = len(self._children) + 1
+            shares = min(len(self._children), len(images))
             parts = [images[share::shares] for share in range(shares)]
-            handed = [(child, part, self._hand_over(child, part))
-                      for child, part in zip(self._children, parts[1:], strict=True) if part]
-            results = {0: [prepare_safely(data, self.limits) for data in parts[0]]}
-            for share, (child, part, sent) in enumerate(handed, start=1):
-                results[share] = self._collect(child, part) if sent else self._failed(child, part)
+            sent = [self._hand_over(child, part) for child, part in zip(self._children, parts, strict=False)]
             outcomes: list[Outcome | None] = [None] * len(images)
-            for share, outcome_list in results.items():
-                outcomes[share::shares] = outcome_list
+            for share, (child, part) in enumerate(zip(self._children, parts, strict=False)):
+                outcomes[share::shares] = self._collect(child, part) if sent[share] else self._failed(child, part)
             return outcomes  # type: ignore[return-value]
 
     def _hand_over(self, child: _Child, part: list[bytes]) -> bool:

@@ -22,6 +22,7 @@ class StandInModel:
 
     def __init__(self) -> None:
         self.calls: list[int] = []
+        self.read: list[list[int]] = []  # the digits in each call
         self.release = threading.Event()
         self.release.set()
         self.entered = threading.Event()
@@ -29,6 +30,7 @@ class StandInModel:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         self.calls.append(len(batch))
+        self.read.append([int(x) for x in batch[:, 0, 0]])
         self.entered.set()
         assert self.release.wait(10)
         if self.fail_next:
@@ -83,17 +85,30 @@ def model():
 
 
 @pytest.fixture()
-def scheduler(model):
+def make_scheduler(model):
+    started: list[InferenceScheduler] = []
+
     def spawn(fn, *args):
         thread = threading.Thread(target=fn, args=args, daemon=True)
         thread.start()
         return thread
 
-    running = InferenceScheduler(model, decode, run_blocking=lambda fn, *a, **k: fn(*a, **k), spawn=spawn)
-    running.start()
-    yield running
+    def make(**options) -> InferenceScheduler:
+        running = InferenceScheduler(model, decode, run_blocking=lambda fn, *a, **k: fn(*a, **k), spawn=spawn,
+                                     **options)
+        running.start()
+        started.append(running)
+        return running
+
+    yield make
     model.release.set()
-    running.stop()
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture()
+def scheduler(make_scheduler):
+    return make_scheduler()
 
 
 def frame(inbox: Inbox, key: str, seq: int, image: bytes) -> Job:
@@ -198,3 +213,49 @@ def test_a_client_that_left_is_forgotten(scheduler, model):
     time.sleep(0.2)
     assert inbox.items == []
     assert scheduler.submit(frame(inbox, "gone", 1, b"1")) == "queued"  # a new client may reuse the key
+
+
+def hold_the_model_and_queue(scheduler, model, clients: str, pause: float = 0.005) -> dict[str, Inbox]:
+    """Keep the model busy with one frame, then queue one frame per client, in this order."""
+    model.release.clear()
+    scheduler.submit(frame(Inbox(), "first", 1, b"0"))
+    assert model.entered.wait(5)
+    inboxes = {}
+    for digit, key in enumerate(clients, start=1):
+        inboxes[key] = Inbox()
+        scheduler.submit(frame(inboxes[key], key, 1, str(digit).encode()))
+        time.sleep(pause)
+    return inboxes
+
+
+def test_when_more_clients_wait_than_a_batch_holds_the_freshest_frames_go_first(make_scheduler, model):
+    scheduler = make_scheduler(max_batch=2, turn_wait_s=10.0)
+    inboxes = hold_the_model_and_queue(scheduler, model, "abcde")  # a waits longest, e is freshest
+    model.release.set()
+    assert all(inbox.wait_for(1) for inbox in inboxes.values())  # everyone is answered in the end
+    assert model.read[1] == [5, 4]  # e and d: the newest pictures, not the longest waits
+
+
+def test_a_client_that_waited_its_turn_too_long_goes_before_fresher_frames(make_scheduler, model):
+    scheduler = make_scheduler(max_batch=2, turn_wait_s=0.05)
+    inboxes = hold_the_model_and_queue(scheduler, model, "a")
+    time.sleep(0.1)  # a has now waited longer than its turn allows
+    for digit, key in enumerate("bcd", start=2):
+        inboxes[key] = Inbox()
+        scheduler.submit(frame(inboxes[key], key, 1, str(digit).encode()))
+    model.release.set()
+    assert all(inbox.wait_for(1) for inbox in inboxes.values())
+    assert model.read[1] == [1, 4]  # a first, then the freshest (d)
+
+
+def test_a_superseded_frame_keeps_its_clients_place_in_the_wait_for_a_turn(make_scheduler, model):
+    scheduler = make_scheduler(max_batch=2, turn_wait_s=0.05)
+    inboxes = hold_the_model_and_queue(scheduler, model, "abc")
+    time.sleep(0.1)
+    scheduler.submit(frame(inboxes["a"], "a", 2, b"9"))  # a fresh picture from a client that waited long
+    for digit, key in enumerate("de", start=4):
+        inboxes[key] = Inbox()
+        scheduler.submit(frame(inboxes[key], key, 1, str(digit).encode()))
+    model.release.set()
+    assert all(inbox.wait_for(1) for inbox in inboxes.values())
+    assert model.read[1] == [9, 2]  # a and b waited longest (a's newest picture is answered)
