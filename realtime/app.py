@@ -70,7 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         predictor, preparer.prepare_many,
         run_blocking=run_blocking, spawn=socketio.start_background_task,
         max_batch=app.config["BATCH_MAX"], max_wait_s=app.config["BATCH_WAIT_MS"] / 1000,
-        turn_wait_s=app.config["TURN_WAIT_MS"] / 1000,
+        fresh_s=app.config["FRESH_MS"] / 1000, turn_wait_s=app.config["TURN_WAIT_MS"] / 1000,
         on_stop=preparer.close)
     scheduler.start()
     app.extensions["digits"] = DigitService(scheduler, describe_model(model_path, predictor), run_blocking,

@@ -5,8 +5,7 @@ clients the loop's own work (reading a thousand frames a second) and the decodin
 each other while a core stood idle. So a batch goes to `processes` child processes (plain
 Python, no TensorFlow), split between them, and the scheduler's thread only waits for them.
 It decodes itself only a lone image (the round trip would cost more than it saves) or when
-there are no children. (When it also decoded a share of each batch, 50 clients at 20 fps
-were answered with a p95 of 41-44 ms; with the whole batch in the child, 33-36 ms.)
+there are no children. (What that changed, measured: see PREPROCESS_PROCESSES in config.py.)
 
 The children are fed through plain pipes with blocking reads and writes, made only from the
 scheduler's OS thread with the unpatched `os` and `select`: nothing here touches the event

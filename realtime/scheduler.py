@@ -31,6 +31,9 @@ from .workers import os_threading
 
 log = logging.getLogger(__name__)
 
+# A client that sent a frame over a waiting one this recently sends faster than it is served.
+STREAMING_S = 1.0
+
 # deliver(payload, error): exactly one of them is None.
 Deliver = Callable[[dict | None, InputError | None], None]
 Finished = list[tuple["Job", dict | None, InputError | None]]
@@ -90,7 +93,8 @@ class InferenceScheduler:
     def __init__(self, predictor: Callable[[np.ndarray], np.ndarray],
                  prepare_many: Callable[[list[bytes]], list[Outcome]], *,
                  run_blocking: Callable[..., Any], spawn: Callable[..., Any],
-                 max_batch: int = 64, max_wait_s: float = 0.002, turn_wait_s: float = 0.1,
+                 max_batch: int = 64, max_wait_s: float = 0.002, fresh_s: float = 0.02,
+                 turn_wait_s: float = 0.1,
                  on_stop: Callable[[], None] | None = None) -> None:
         self._predictor = predictor
         self._prepare_many = prepare_many
@@ -99,12 +103,14 @@ class InferenceScheduler:
         self._spawn = spawn
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self.fresh_s = fresh_s
         self.turn_wait_s = turn_wait_s
         self._wakeup = os_threading().Condition()  # shared with a real OS thread, even under eventlet
         self._answers = AnswerQueue()
         self._worker: Any = None
         self._pending: dict[Hashable, Job] = {}  # insertion order = the order clients started waiting
         self._last_seq: dict[Hashable, int] = {}
+        self._superseded_at: dict[Hashable, float] = {}  # when each client last sent over a waiting frame
         self._last_batch_size = 1
         self._running = False
         self._http_keys = itertools.count()
@@ -150,6 +156,7 @@ class InferenceScheduler:
             job.waiting_since = job.submitted if waiting is None else waiting.waiting_since
             if waiting is not None:
                 self.stats.superseded += 1
+                self._superseded_at[job.key] = job.submitted
                 outcome = "superseded"
             self._pending[job.key] = job  # keeps the client's place in line
             self._wakeup.notify()
@@ -161,6 +168,7 @@ class InferenceScheduler:
         with self._wakeup:
             self._pending.pop(key, None)
             self._last_seq.pop(key, None)
+            self._superseded_at.pop(key, None)
 
     def answer_one(self, prepared: Prepared, timeout: float = 30.0) -> dict:
         """Predict one prepared image, waiting for the batch it joins (HTTP uploads)."""
@@ -220,21 +228,30 @@ class InferenceScheduler:
             return [self._pending.pop(key) for key in self._pick(time.perf_counter())]
 
     def _pick(self, now: float) -> list[Hashable]:
-        """Whose frames make the next batch when more clients wait than it holds: the freshest.
+        """Whose frames make the next batch when more clients wait than it holds.
 
-        Each waiting frame is its client's newest and is replaced a frame period later, so
-        serving clients in turn answers frames that are already up to a period old (on 2 cores
-        at 50 clients x 20 fps: p95 71 ms). Freshest first answers what is on the pads now
-        (p95 33 ms, same throughput); a client that has waited `turn_wait_s` for its turn goes
-        first, so none is starved. `_pending` is in the order the clients began waiting.
+        Clients are served in turn (`_pending` is in the order they began waiting), but a client
+        that has sent a newer frame over a waiting one sends faster than it is served: if its
+        newest frame is already older than `fresh_s`, the next one is on its way, and its turn
+        is kept for that one while others fill the batch. Without this, in overload every client
+        is answered a frame that is anywhere up to a frame period old before its batch even
+        starts (50 clients x 20 fps on 2 cores: p95 71 ms). A client that waits for its answer
+        before sending again (the page, HTTP uploads) never supersedes and is never held back,
+        and no turn is held past `turn_wait_s`, or when there is nothing else to serve.
         """
         if len(self._pending) <= self.max_batch:
             return list(self._pending)
-        keys = list(self._pending)
-        overdue = list(itertools.islice(itertools.takewhile(
-            lambda key: now - self._pending[key].waiting_since > self.turn_wait_s, keys), self.max_batch))
-        fresh = sorted(keys[len(overdue):], key=lambda key: self._pending[key].submitted, reverse=True)
-        return overdue + fresh[:self.max_batch - len(overdue)]
+        picked, held = [], []
+        for key, job in self._pending.items():
+            streaming = now - self._superseded_at.get(key, -1e9) < STREAMING_S
+            if streaming and now - job.submitted > self.fresh_s and now - job.waiting_since < self.turn_wait_s:
+                held.append(key)
+                continue
+            picked.append(key)
+            if len(picked) == self.max_batch:
+                return picked
+        held.sort(key=lambda key: self._pending[key].submitted, reverse=True)  # the least stale first
+        return picked + held[:self.max_batch - len(picked)]
 
     def _next_batch(self) -> Finished:
         jobs = self._take_batch()

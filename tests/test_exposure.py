@@ -20,6 +20,8 @@ import socketio
 from conftest import ROOT, run_server
 from helpers_reliability import CHECK_DIGITS, Recorder, data_url, good_png, make_app
 
+from realtime.config import DEFAULTS
+
 EVIL = "http://evil.example"
 FRIEND = "http://friend.example"
 
@@ -212,7 +214,7 @@ def test_live_server_has_no_debugger_no_reloader_and_binds_loopback(live_server)
     children = process.children(recursive=True)
     others = [child for child in children if "realtime.prep_pool" not in child.cmdline()]
     assert others == [], "a reloader (or anything else besides the preprocessing worker) runs as a child"
-    assert len(children) == 1  # the one preprocessing worker process (DIGITS_PREPROCESS_PROCESSES)
+    assert len(children) == DEFAULTS["PREPROCESS_PROCESSES"]  # the preprocessing workers, nothing more
     assert listening_addresses(process.pid) == {"127.0.0.1"}
     output = "".join(live_server.output).lower()
     assert "debugger is active" not in output and "restarting with" not in output

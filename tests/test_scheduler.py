@@ -215,47 +215,88 @@ def test_a_client_that_left_is_forgotten(scheduler, model):
     assert scheduler.submit(frame(inbox, "gone", 1, b"1")) == "queued"  # a new client may reuse the key
 
 
-def hold_the_model_and_queue(scheduler, model, clients: str, pause: float = 0.005) -> dict[str, Inbox]:
-    """Keep the model busy with one frame, then queue one frame per client, in this order."""
+def hold_the_model(scheduler, model) -> None:
+    """Keep the model busy with one frame, so that the frames sent next wait together."""
     model.release.clear()
     scheduler.submit(frame(Inbox(), "first", 1, b"0"))
     assert model.entered.wait(5)
-    inboxes = {}
-    for digit, key in enumerate(clients, start=1):
-        inboxes[key] = Inbox()
-        scheduler.submit(frame(inboxes[key], key, 1, str(digit).encode()))
-        time.sleep(pause)
-    return inboxes
 
 
-def test_when_more_clients_wait_than_a_batch_holds_the_freshest_frames_go_first(make_scheduler, model):
-    scheduler = make_scheduler(max_batch=2, turn_wait_s=10.0)
-    inboxes = hold_the_model_and_queue(scheduler, model, "abcde")  # a waits longest, e is freshest
+def send(scheduler, inboxes: dict[str, Inbox], key: str, *digits: int) -> None:
+    """Frames from one client, back to back: from the second on each one replaces the one before."""
+    inbox = inboxes.setdefault(key, Inbox())
+    for digit in digits:
+        seq = len(inbox.items) + 100 + digit  # increasing per client
+        scheduler.submit(frame(inbox, key, seq, str(digit).encode()))
+
+
+def all_answered(inboxes: dict[str, Inbox]) -> bool:
+    return all(inbox.wait_for(1) for inbox in inboxes.values())
+
+
+def test_a_client_sending_faster_than_it_is_served_keeps_its_turn_for_a_fresh_frame(make_scheduler, model):
+    scheduler = make_scheduler(max_batch=2, fresh_s=0.02, turn_wait_s=10.0)
+    inboxes: dict[str, Inbox] = {}
+    hold_the_model(scheduler, model)
+    send(scheduler, inboxes, "a", 1, 9)  # a streams: its 9 replaced its 1, and is first in line
+    time.sleep(0.05)  # ... and is now older than fresh_s: a newer one would be on its way
+    send(scheduler, inboxes, "b", 2)
+    send(scheduler, inboxes, "c", 3)
     model.release.set()
-    assert all(inbox.wait_for(1) for inbox in inboxes.values())  # everyone is answered in the end
-    assert model.read[1] == [5, 4]  # e and d: the newest pictures, not the longest waits
+    assert all_answered(inboxes)  # a is answered too, once nobody else waits
+    assert model.read[1] == [2, 3]
+    assert model.read[2] == [9]  # a's newest
 
 
-def test_a_client_that_waited_its_turn_too_long_goes_before_fresher_frames(make_scheduler, model):
-    scheduler = make_scheduler(max_batch=2, turn_wait_s=0.05)
-    inboxes = hold_the_model_and_queue(scheduler, model, "a")
-    time.sleep(0.1)  # a has now waited longer than its turn allows
-    for digit, key in enumerate("bcd", start=2):
-        inboxes[key] = Inbox()
-        scheduler.submit(frame(inboxes[key], key, 1, str(digit).encode()))
+def test_clients_that_wait_for_their_answer_are_served_in_turn_however_old_their_frame(make_scheduler, model):
+    scheduler = make_scheduler(max_batch=2, fresh_s=0.02, turn_wait_s=10.0)
+    inboxes: dict[str, Inbox] = {}
+    hold_the_model(scheduler, model)
+    send(scheduler, inboxes, "a", 1)  # like the page: one frame, then it waits for the answer
+    time.sleep(0.05)
+    send(scheduler, inboxes, "b", 2)
+    send(scheduler, inboxes, "c", 3)
     model.release.set()
-    assert all(inbox.wait_for(1) for inbox in inboxes.values())
-    assert model.read[1] == [1, 4]  # a first, then the freshest (d)
+    assert all_answered(inboxes)
+    assert model.read[1] == [1, 2]
 
 
-def test_a_superseded_frame_keeps_its_clients_place_in_the_wait_for_a_turn(make_scheduler, model):
-    scheduler = make_scheduler(max_batch=2, turn_wait_s=0.05)
-    inboxes = hold_the_model_and_queue(scheduler, model, "abc")
-    time.sleep(0.1)
-    scheduler.submit(frame(inboxes["a"], "a", 2, b"9"))  # a fresh picture from a client that waited long
-    for digit, key in enumerate("de", start=4):
-        inboxes[key] = Inbox()
-        scheduler.submit(frame(inboxes[key], key, 1, str(digit).encode()))
+def test_no_turn_is_held_longer_than_turn_wait(make_scheduler, model):
+    scheduler = make_scheduler(max_batch=2, fresh_s=0.02, turn_wait_s=0.05)
+    inboxes: dict[str, Inbox] = {}
+    hold_the_model(scheduler, model)
+    send(scheduler, inboxes, "a", 1, 9)
+    time.sleep(0.1)  # a has waited longer than its turn may be held
+    send(scheduler, inboxes, "b", 2)
+    send(scheduler, inboxes, "c", 3)
     model.release.set()
-    assert all(inbox.wait_for(1) for inbox in inboxes.values())
-    assert model.read[1] == [9, 2]  # a and b waited longest (a's newest picture is answered)
+    assert all_answered(inboxes)
+    assert model.read[1] == [9, 2]
+
+
+def test_held_turns_fill_a_batch_rather_than_leave_it_short(make_scheduler, model):
+    scheduler = make_scheduler(max_batch=3, fresh_s=0.02, turn_wait_s=10.0)
+    inboxes: dict[str, Inbox] = {}
+    hold_the_model(scheduler, model)
+    for key, digits in (("a", (1, 6)), ("b", (2, 7)), ("c", (3, 8))):
+        send(scheduler, inboxes, key, *digits)
+        time.sleep(0.005)
+    time.sleep(0.05)  # all three stream and are stale
+    send(scheduler, inboxes, "d", 4)
+    model.release.set()
+    assert all_answered(inboxes)
+    assert model.read[1] == [4, 8, 7]  # d, then the least stale of the held ones
+
+
+def test_a_superseded_frame_keeps_its_clients_place_in_line(make_scheduler, model):
+    scheduler = make_scheduler(max_batch=2, fresh_s=0.02, turn_wait_s=10.0)
+    inboxes: dict[str, Inbox] = {}
+    hold_the_model(scheduler, model)
+    for key, digit in zip("abc", (1, 2, 3), strict=True):
+        send(scheduler, inboxes, key, digit)
+    time.sleep(0.05)
+    send(scheduler, inboxes, "a", 9)  # a fresh picture from the client first in line
+    send(scheduler, inboxes, "d", 4)
+    model.release.set()
+    assert all_answered(inboxes)
+    assert model.read[1] == [9, 2]  # a (its newest picture) and b: the longest in line
