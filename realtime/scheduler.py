@@ -4,8 +4,8 @@ Each client has at most one waiting frame: a newer snapshot replaces the one
 not yet served (latest-wins), so a fast or flooding client costs one slot, and
 every client's newest frame is answered. A worker in a real OS thread takes the
 waiting frames (see `_pick` for which, when more wait than a batch holds), decodes
-them, runs the model once for the whole batch and queues the answers; the server's own loop emits or returns them
-while the worker goes on to the next batch. (When the loop itself handed out the
+them, runs the model once for the whole batch and queues the answers; the server's
+own loop emits or returns them while the worker goes on to the next batch. (When the loop itself handed out the
 work, a worker finishing a batch sat idle until the loop, busy reading a thousand
 frames a second, came round to give it the next.)
 """
@@ -243,7 +243,7 @@ class InferenceScheduler:
             return list(self._pending)
         picked, held = [], []
         for key, job in self._pending.items():
-            streaming = now - self._superseded_at.get(key, -1e9) < STREAMING_S
+            streaming = key in self._superseded_at and now - self._superseded_at[key] < STREAMING_S
             if streaming and now - job.submitted > self.fresh_s and now - job.waiting_since < self.turn_wait_s:
                 held.append(key)
                 continue
