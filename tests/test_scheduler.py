@@ -234,44 +234,24 @@ def all_answered(inboxes: dict[str, Inbox]) -> bool:
     return all(inbox.wait_for(1) for inbox in inboxes.values())
 
 
-def test_a_client_sending_faster_than_it_is_served_keeps_its_turn_for_a_fresh_frame(make_scheduler, model):
-    scheduler = make_scheduler(max_batch=2, fresh_s=0.02, turn_wait_s=10.0)
+@pytest.mark.parametrize(("a_sends", "pause", "turn_wait_s", "served_first"), [
+    pytest.param((1, 9), 0.05, 10.0, [2, 3], id="a streams and its frame is stale: its turn waits for a fresh one"),
+    pytest.param((1,), 0.05, 10.0, [1, 2], id="a waits for its answer like the page: in turn, however old"),
+    pytest.param((1, 9), 0.1, 0.05, [9, 2], id="a streams but has waited past turn_wait: served now"),
+])
+def test_who_goes_first_when_more_clients_wait_than_a_batch_holds(make_scheduler, model, a_sends, pause,
+                                                                  turn_wait_s, served_first):
+    scheduler = make_scheduler(max_batch=2, fresh_s=0.02, turn_wait_s=turn_wait_s)
     inboxes: dict[str, Inbox] = {}
     hold_the_model(scheduler, model)
-    send(scheduler, inboxes, "a", 1, 9)  # a streams: its 9 replaced its 1, and is first in line
-    time.sleep(0.05)  # ... and is now older than fresh_s: a newer one would be on its way
+    send(scheduler, inboxes, "a", *a_sends)  # a is first in line
+    time.sleep(pause)
     send(scheduler, inboxes, "b", 2)
     send(scheduler, inboxes, "c", 3)
     model.release.set()
-    assert all_answered(inboxes)  # a is answered too, once nobody else waits
-    assert model.read[1] == [2, 3]
-    assert model.read[2] == [9]  # a's newest
-
-
-def test_clients_that_wait_for_their_answer_are_served_in_turn_however_old_their_frame(make_scheduler, model):
-    scheduler = make_scheduler(max_batch=2, fresh_s=0.02, turn_wait_s=10.0)
-    inboxes: dict[str, Inbox] = {}
-    hold_the_model(scheduler, model)
-    send(scheduler, inboxes, "a", 1)  # like the page: one frame, then it waits for the answer
-    time.sleep(0.05)
-    send(scheduler, inboxes, "b", 2)
-    send(scheduler, inboxes, "c", 3)
-    model.release.set()
-    assert all_answered(inboxes)
-    assert model.read[1] == [1, 2]
-
-
-def test_no_turn_is_held_longer_than_turn_wait(make_scheduler, model):
-    scheduler = make_scheduler(max_batch=2, fresh_s=0.02, turn_wait_s=0.05)
-    inboxes: dict[str, Inbox] = {}
-    hold_the_model(scheduler, model)
-    send(scheduler, inboxes, "a", 1, 9)
-    time.sleep(0.1)  # a has waited longer than its turn may be held
-    send(scheduler, inboxes, "b", 2)
-    send(scheduler, inboxes, "c", 3)
-    model.release.set()
-    assert all_answered(inboxes)
-    assert model.read[1] == [9, 2]
+    assert all_answered(inboxes)  # everyone is answered in the end
+    assert model.read[1] == served_first
+    assert inboxes["a"].items[-1][1]["digit"] == a_sends[-1]  # with a's newest frame
 
 
 def test_held_turns_fill_a_batch_rather_than_leave_it_short(make_scheduler, model):
