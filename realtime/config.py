@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "TURN_WAIT_MS": 100.0,
     # Child processes that decode each batch's images, split between them (0: the scheduler's
     # thread decodes them, sharing the GIL with the event loop). On 2 cores, 50 clients at 20 fps:
-    # with 2, 650 answers/s, p95 41 ms (page-like clients: 66 ms); with 1, 41 and 97 ms; with half
+    # with 2, 680 answers/s, p95 41 ms (page-like clients: 66 ms); with 1, 41 and 97 ms; with half
     # of each batch in the thread and half in 1 child, 46 and 74 ms.
     "PREPROCESS_PROCESSES": 2,
     # CPU threads a model call on a large batch may use (0: every core). Small batches always

@@ -10,7 +10,8 @@ there are no children. (What that changed, measured: see PREPROCESS_PROCESSES in
 The children are fed through plain pipes with blocking reads and writes, made only from the
 scheduler's OS thread with the unpatched `os` and `select`: nothing here touches the event
 loop. A child that dies or hangs costs its share of the batch an `internal_error` answer and
-is replaced; the server goes on."""
+is replaced; the server goes on.
+"""
 
 from __future__ import annotations
 
