@@ -32,10 +32,10 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
 train: $(VENV)/.dev
-	$(BIN)/python -m realtime.train $(ARGS)
+	$(BIN)/python -m realtime.training.train $(ARGS)
 
 evaluate: $(VENV)/.dev
-	$(BIN)/python -m realtime.evaluate $(ARGS)
+	$(BIN)/python -m realtime.training.evaluate $(ARGS)
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench $(ARGS)

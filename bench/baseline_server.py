@@ -7,7 +7,7 @@ finish), with the usual preprocessing (resize to 28x28, invert). It answers the
 same `snapshot` -> `prediction` events (with `seq`) and the same multipart
 `POST /api/predict` as the real server, so the harness can load both alike.
 
-    python bench/baseline_server.py --port 5001 [--model realtime/model/digits.keras]
+    python -m bench.baseline_server --port 5001 [--model realtime/model/digits.keras]
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = ROOT / "realtime" / "model" / "digits.keras"
+from realtime.paths import KERAS_MODEL
 
 
 def preprocess(data: bytes) -> np.ndarray:
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5001)
-    parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--model", default=str(KERAS_MODEL))
     args = parser.parse_args(argv)
     app, socketio = create_app(args.model)
     print(f"Baseline ready on http://{args.host}:{args.port}/", flush=True)

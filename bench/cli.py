@@ -34,13 +34,14 @@ from typing import Any
 
 import psutil
 
+from realtime.paths import DEFAULT_MODEL
+
 from . import http_load, images, report, servers, socket_load
 from .stats import ratio
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.json"
 DEFAULT_PLOT = ROOT / "docs" / "bench" / "latency_vs_clients.png"
-DEFAULT_MODEL = ROOT / "realtime" / "model" / "digits.keras"
 PHASES = ("micro", "http", "socketio", "closed_loop", "soak")
 
 FULL = {"levels": [1, 10, 50, 100], "duration": 10.0, "grace": 5.0, "http_duration": 5.0, "repeats": 300,
@@ -63,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark the digit recogniser "
                                      "against a tutorial-style baseline.")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke run, not a measurement")
-    parser.add_argument("--model", default=None, help=f"Keras model file (default {DEFAULT_MODEL.relative_to(ROOT)})")
+    parser.add_argument("--model", default=None,
+                        help="LiteRT model, its .keras beside it for the baseline (default: the shipped one)")
     parser.add_argument("--levels", default=None, help="comma-separated Socket.IO client counts (full: 1,10,50,100)")
     parser.add_argument("--duration", type=float, default=None, help="seconds each Socket.IO level streams (full: 10)")
     parser.add_argument("--fps", type=float, default=20.0, help="frames per second each client sends (20)")

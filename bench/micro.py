@@ -13,6 +13,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,12 +36,12 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> dict[str, 
 def inference(model_path: str, repeats: int) -> dict:
     import numpy as np
 
-    from realtime.config import DEFAULTS
-    from realtime.model import Predictor, limit_cpu_threads, load_model
+    from realtime.serving.config import DEFAULTS
+    from realtime.serving.predictor import Predictor
+    from realtime.training.network import load_model
 
-    limit_cpu_threads(DEFAULTS["INFERENCE_THREADS"])  # as the server does
-    model = load_model(model_path)
-    predictor = Predictor(model, threads=DEFAULTS["INFERENCE_THREADS"])
+    predictor = Predictor.from_file(model_path, threads=DEFAULTS["INFERENCE_THREADS"])
+    model = load_model(Path(model_path).with_suffix(".keras"))  # the baseline: model.predict
     predictor.warm_up()
     rng = np.random.default_rng(0)
     batches = {size: rng.random((size, 28, 28, 1), dtype=np.float32) for size in (1, 32)}
@@ -59,7 +60,7 @@ def inference(model_path: str, repeats: int) -> dict:
 def preprocessing(repeats: int) -> dict:
     from bench import images
     from bench.baseline_server import preprocess as baseline_preprocess
-    from realtime.preprocess import prepare_bytes
+    from realtime.pipeline.preprocess import prepare_bytes
 
     inputs = {
         "canvas_snapshot": images.snapshot_png(7),

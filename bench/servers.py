@@ -35,8 +35,8 @@ def command_for(kind: str, port: int, model: str, async_mode: str = "eventlet",
         return [sys.executable, "-u", script or str(ROOT / "server.py"), "--port", str(port),
                 "--async-mode", async_mode, "--model", model]
     if kind == "baseline":
-        return [sys.executable, "-u", str(ROOT / "bench" / "baseline_server.py"), "--port", str(port),
-                "--model", model]
+        return [sys.executable, "-u", "-m", "bench.baseline_server", "--port", str(port),
+                "--model", str(Path(model).with_suffix(".keras"))]  # the tutorial server runs Keras itself
     raise ValueError(f"unknown server kind {kind!r}")
 
 

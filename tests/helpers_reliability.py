@@ -38,7 +38,7 @@ CHECK_DIGITS = not MODEL_OVERRIDE
 def make_app(**config: Any):
     """A threading-mode app for the Flask test client, honouring DIGITS_* settings."""
     from realtime import create_app
-    from realtime.config import from_environment
+    from realtime.serving.config import from_environment
 
     return create_app({**from_environment(), "ASYNC_MODE": "threading", "TESTING": True, **config})
 

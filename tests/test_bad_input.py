@@ -230,9 +230,9 @@ def test_http_body_over_the_limit_is_413(web, form):
 
 def test_decompression_bomb_is_refused_before_any_pixel_is_decoded(monkeypatch):
     """The header check fires first: ImageFile.load (the pixel decoder) is never reached, nothing inflates."""
-    from realtime.errors import InputError
-    from realtime.imaging import open_image
-    from realtime.preprocess import prepare_bytes
+    from realtime.pipeline.errors import InputError
+    from realtime.pipeline.imaging import open_image
+    from realtime.pipeline.preprocess import prepare_bytes
 
     decoded: list[str] = []
     original = ImageFile.ImageFile.load
@@ -266,8 +266,8 @@ def test_concurrent_decoding_leaves_the_warning_filters_alone():
     import threading
     import warnings
 
-    from realtime.errors import InputError
-    from realtime.imaging import open_image
+    from realtime.pipeline.errors import InputError
+    from realtime.pipeline.imaging import open_image
 
     over_pillow_warning = png_of_zeros(10_000, 10_000)  # 100 MP: refused by our 40 MP limit
     pictures = [PNG, over_pillow_warning, JPEG, PNG[:300]]
@@ -618,7 +618,7 @@ def test_socket_snapshot_without_payload_gets_prediction_error(scratch_server, a
 
 _PEAK_SCRIPT = """
 import json, os, sys, time
-from realtime.preprocess import prepare_bytes
+from realtime.pipeline.preprocess import prepare_bytes
 
 def high_water():  # VmHWM: this process's own peak RSS (ru_maxrss can carry the parent's over exec)
     with open("/proc/self/status") as status:

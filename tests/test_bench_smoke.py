@@ -12,20 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from realtime.paths import DEFAULT_MODEL
+
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = ROOT / "realtime" / "model" / "digits.keras"
-
-
-def _model(tmp_path: Path) -> Path:
-    """The shipped model, or (before one is trained) an untrained one of the same architecture."""
-    if SHIPPED_MODEL.is_file():
-        return SHIPPED_MODEL
-    path = tmp_path / "untrained.keras"
-    code = ("import sys; from pathlib import Path; from realtime.model import build_model, save_for_serving; "
-            "save_for_serving(build_model(), Path(sys.argv[1]))")
-    subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, check=True, timeout=120,
-                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    return path
 
 
 def _processes_marked(marker: str) -> list[psutil.Process]:
@@ -43,7 +32,7 @@ def _processes_marked(marker: str) -> list[psutil.Process]:
 def test_quick_run_writes_sane_results(tmp_path: Path) -> None:
     output, plot = tmp_path / "latest.json", tmp_path / "plot.png"
     marker = uuid.uuid4().hex  # inherited by every process the harness starts
-    command = [sys.executable, "-m", "bench", "--quick", "--model", str(_model(tmp_path)), "--levels", "2",
+    command = [sys.executable, "-m", "bench", "--quick", "--model", str(DEFAULT_MODEL), "--levels", "2",
                "--duration", "1", "--grace", "1.5", "--http-duration", "0.5", "--http-clients", "1,3",
                "--client-procs", "1",
                "--repeats", "5",

@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from realtime import data
+from realtime.training import data
 
 
 def test_mnist_splits_have_the_documented_shapes_and_ranges():

@@ -20,7 +20,7 @@ import socketio
 from conftest import ROOT, run_server
 from helpers_reliability import CHECK_DIGITS, Recorder, data_url, good_png, make_app
 
-from realtime.config import DEFAULTS
+from realtime.serving.config import DEFAULTS
 
 EVIL = "http://evil.example"
 FRIEND = "http://friend.example"
@@ -194,12 +194,12 @@ def test_no_debug_mode_by_default(web):
 
 
 def test_unexpected_error_gives_json_without_a_stack_trace(web, monkeypatch):
-    import realtime.routes
+    import realtime.serving.routes
 
     def explode(*_args, **_kwargs):
         raise RuntimeError("secret internal detail /work/main/realtime")
 
-    monkeypatch.setattr(realtime.routes, "prepare_bytes", explode)
+    monkeypatch.setattr(realtime.serving.routes, "prepare_bytes", explode)
     answer = web.test_client().post("/api/predict", data=good_png(7), headers={"Content-Type": "image/png"})
     assert answer.status_code == 500
     assert answer.get_json() == {"error": {"code": "internal_error",
@@ -212,7 +212,7 @@ def test_unexpected_error_gives_json_without_a_stack_trace(web, monkeypatch):
 def test_live_server_has_no_debugger_no_reloader_and_binds_loopback(live_server):
     process = psutil.Process(live_server.process.pid)
     children = process.children(recursive=True)
-    others = [child for child in children if "realtime.prep_pool" not in child.cmdline()]
+    others = [child for child in children if "realtime.serving.prep_pool" not in child.cmdline()]
     assert others == [], "a reloader (or anything else besides the preprocessing worker) runs as a child"
     assert len(children) == DEFAULTS["PREPROCESS_PROCESSES"]  # the preprocessing workers, nothing more
     assert listening_addresses(process.pid) == {"127.0.0.1"}
@@ -224,7 +224,7 @@ def test_live_server_has_no_debugger_no_reloader_and_binds_loopback(live_server)
 
 
 def test_command_line_defaults_are_loopback_and_no_debug(monkeypatch):
-    import server
+    from realtime.serving import cli as server
 
     for name in ("DIGITS_HOST", "DIGITS_ALLOWED_ORIGINS", "DIGITS_PORT"):
         monkeypatch.delenv(name, raising=False)
@@ -235,12 +235,12 @@ def test_command_line_defaults_are_loopback_and_no_debug(monkeypatch):
     assert server.parse_args([]).host == "0.0.0.0"  # told otherwise, by the environment
     assert server.parse_args(["--host", "127.0.0.2"]).host == "127.0.0.2"  # the flag wins
 
-    from realtime.config import DEFAULTS, from_environment
+    from realtime.serving.config import DEFAULTS, from_environment
 
     assert DEFAULTS["HOST"] == "127.0.0.1" and DEFAULTS["ALLOWED_ORIGINS"] == []
     assert from_environment({"DIGITS_ALLOWED_ORIGINS": f"{EVIL}, {FRIEND},"})["ALLOWED_ORIGINS"] == [EVIL, FRIEND]
 
 
 def test_server_source_never_turns_debug_on():
-    source = Path(ROOT / "server.py").read_text()
+    source = Path(ROOT / "realtime" / "serving" / "cli.py").read_text()
     assert not re.search(r"debug\s*=\s*True|use_reloader\s*=\s*True|use_debugger\s*=\s*True", source)

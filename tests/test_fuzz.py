@@ -26,10 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from realtime.errors import InputError
-from realtime.imaging import ImageLimits, decode_base64_image, open_image
-from realtime.inputs import snapshot_from_message
-from realtime.preprocess import FIELD, prepare_bytes
+from realtime.pipeline.errors import InputError
+from realtime.pipeline.imaging import ImageLimits, decode_base64_image, open_image
+from realtime.pipeline.preprocess import FIELD, prepare_bytes
+from realtime.serving.inputs import snapshot_from_message
 
 MAX_CALL_S = 2.0
 # FUZZ_SCALE=20 runs twenty times the examples (a deeper local run); CI runs the default.

@@ -1,4 +1,4 @@
-"""The shipped model: small, loadable, described by its card, and as accurate as the card says."""
+"""The shipped model: small, described by its card, its LiteRT export equal to the Keras model, and accurate."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from realtime.model import DEFAULT_MODEL, MODEL_CARD, Predictor, build_model, file_sha256, load_model, save_for_serving
-
-ROOT = DEFAULT_MODEL.parent.parent.parent
+from realtime.paths import CHECKOUT_DIR, DEFAULT_MODEL, KERAS_MODEL, MODEL_CARD, file_sha256
+from realtime.serving.predictor import Predictor
+from realtime.training.network import build_model, load_model, save_for_serving
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +21,14 @@ def card() -> dict:
 
 @pytest.fixture(scope="module")
 def predictor() -> Predictor:
-    return Predictor(load_model())
+    return Predictor.from_file(DEFAULT_MODEL)
 
 
-def test_shipped_model_is_small_and_matches_its_card(card):
-    assert DEFAULT_MODEL.stat().st_size < 5_000_000
-    assert card["sha256"] == file_sha256(DEFAULT_MODEL)
+def test_shipped_model_files_are_small_and_match_their_card(card):
+    assert DEFAULT_MODEL.stat().st_size + KERAS_MODEL.stat().st_size < 6_000_000
+    assert card["file"] == DEFAULT_MODEL.name and card["sha256"] == file_sha256(DEFAULT_MODEL)
+    for path in (DEFAULT_MODEL, KERAS_MODEL):
+        assert card["files"][path.name]["sha256"] == file_sha256(path)
     assert card["params"] == load_model().count_params()
     for key in ("name", "architecture", "data", "training", "test_accuracy", "date"):
         assert key in card
@@ -39,17 +41,26 @@ def test_predictor_gives_probabilities_for_any_batch_size(predictor):
         np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-4)
 
 
-def test_served_model_gives_what_the_keras_model_gives(predictor):
-    """The LiteRT conversion, and padding a batch up to an interpreter's size, change no answer."""
-    images = np.random.default_rng(5).random((37, 28, 28, 1), dtype=np.float32)
-    expected = predictor.model(images, training=False).numpy()
+def test_shipped_tflite_gives_the_shipped_keras_models_probabilities_on_mnist_digits(predictor):
+    """The export can never drift from what was trained: same probabilities, to 1e-5, batched or not."""
+    from realtime.training.data import load_mnist
+
+    images = load_mnist().test.images[:256, :, :, None]
+    expected = load_model()(images, training=False).numpy()
     np.testing.assert_allclose(predictor(images), expected, atol=1e-5)
     np.testing.assert_allclose(predictor(images[:1]), expected[:1], atol=1e-5)
 
 
+def test_a_keras_file_is_still_served_where_tensorflow_is_installed(predictor):
+    x = np.random.default_rng(5).random((3, 28, 28), dtype=np.float32)
+    np.testing.assert_allclose(Predictor.from_file(KERAS_MODEL)(x), predictor(x), atol=1e-5)
+
+
 def test_missing_model_file_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"realtime\.train"):
+    with pytest.raises(FileNotFoundError, match=r"realtime\.training\.train"):
         load_model(tmp_path / "nope.keras")
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        Predictor.from_file(tmp_path / "nope.tflite")
 
 
 def test_saved_model_has_no_optimizer_and_round_trips(tmp_path):
@@ -69,7 +80,7 @@ def test_saved_model_has_no_optimizer_and_round_trips(tmp_path):
 
 @pytest.mark.slow
 def test_shipped_model_accuracy_on_the_whole_mnist_test_set_through_the_serving_pipeline(card, predictor):
-    from realtime.evaluate import evaluate_set, mnist_test_bytes
+    from realtime.training.evaluate import evaluate_set, mnist_test_bytes
 
     result = evaluate_set(predictor, mnist_test_bytes(), processes=2)
     assert result["count"] == 10000
@@ -80,22 +91,24 @@ def test_shipped_model_accuracy_on_the_whole_mnist_test_set_through_the_serving_
 
 @pytest.mark.slow
 def test_blank_pictures_are_all_reported_blank(predictor):
-    from realtime.evaluate import blank_bytes, evaluate_set
+    from realtime.training.evaluate import blank_bytes, evaluate_set
 
     result = evaluate_set(predictor, blank_bytes(50))
     assert result["reported_blank"] == 50
 
 
 @pytest.mark.slow
-def test_training_smoke_run_writes_a_working_model_and_card(tmp_path):
+def test_training_smoke_run_writes_a_working_model_its_export_and_card(tmp_path):
     output = tmp_path / "smoke.keras"
     done = subprocess.run(
-        [sys.executable, "-m", "realtime.train", "--epochs", "1", "--limit", "512", "--batch-size", "64",
+        [sys.executable, "-m", "realtime.training.train", "--epochs", "1", "--limit", "512", "--batch-size", "64",
          "--output", str(output), "--plots", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        cwd=CHECKOUT_DIR, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     card = json.loads((tmp_path / "smoke.card.json").read_text())
-    assert card["sha256"] == file_sha256(output) and card["training"]["epochs"] == 1
+    exported = tmp_path / "smoke.tflite"
+    assert card["sha256"] == file_sha256(exported) and card["files"]["smoke.keras"]["sha256"] == file_sha256(output)
+    assert card["training"]["epochs"] == 1
     assert (tmp_path / "training_curves.png").is_file() and (tmp_path / "confusion_matrix.png").is_file()
-    probabilities = Predictor(load_model(output))(np.zeros((1, 28, 28), np.float32))
+    probabilities = Predictor.from_file(exported)(np.zeros((1, 28, 28), np.float32))
     assert probabilities.shape == (1, 10)

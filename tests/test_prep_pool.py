@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import blank_png, draw_digit, png_bytes
 
-from realtime.errors import InputError
-from realtime.imaging import ImageLimits
-from realtime.prep_pool import PreparePool, prepare_safely
-from realtime.preprocess import Prepared
+from realtime.pipeline.errors import InputError
+from realtime.pipeline.imaging import ImageLimits
+from realtime.pipeline.preprocess import Prepared
+from realtime.serving.prep_pool import PreparePool, prepare_safely
 
 LIMITS = ImageLimits()
 

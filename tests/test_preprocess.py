@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from realtime import preprocess
-from realtime.errors import InputError
-from realtime.imaging import ImageLimits, decode_base64_image, gray_png, open_image
-from realtime.preprocess import prepare_bytes
+from realtime.pipeline import preprocess
+from realtime.pipeline.errors import InputError
+from realtime.pipeline.imaging import ImageLimits, decode_base64_image, gray_png, open_image
+from realtime.pipeline.preprocess import prepare_bytes
 
 
 def prepared(image: Image.Image, fmt: str = "PNG", **options) -> np.ndarray:
@@ -37,13 +37,13 @@ def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def mnist_test():
-    from realtime.data import load_mnist
+    from realtime.training.data import load_mnist
 
     return load_mnist().test
 
 
 def test_mnist_digits_pass_through_almost_unchanged(mnist_test):
-    from realtime.dataset import mnist_to_uint8
+    from realtime.training.dataset import mnist_to_uint8
 
     images = mnist_to_uint8(mnist_test.images[:200])
     diffs = [distance(prepared(Image.fromarray(image)), image / 255.0) for image in images]

@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from realtime.errors import InputError
-from realtime.preprocess import Prepared
-from realtime.scheduler import InferenceScheduler, Job
+from realtime.pipeline.errors import InputError
+from realtime.pipeline.preprocess import Prepared
+from realtime.serving.scheduler import InferenceScheduler, Job
 
 
 class StandInModel:

@@ -6,7 +6,7 @@ import random
 
 from eventlet.websocket import RFC6455WebSocket
 
-from server import apply_websocket_mask
+from realtime.serving.runtime import apply_websocket_mask
 
 ORIGINAL = RFC6455WebSocket.__dict__["_apply_mask"].__func__ if isinstance(
     RFC6455WebSocket.__dict__["_apply_mask"], staticmethod) else RFC6455WebSocket._apply_mask

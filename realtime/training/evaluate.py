@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..pipeline.preprocess import prepare_bytes
 from . import oodsets
-from .preprocess import prepare_bytes
 
 ALL_SETS = ("mnist", "blank", *oodsets.SET_NAMES)
 
@@ -107,9 +107,10 @@ def samples_for(name: str, count: int, seed: int) -> list[tuple[bytes, int]]:
 def run(model_path: str | None, sets: Iterable[str], count: int, seed: int, processes: int) -> dict:
     # Images are generated and prepared before TensorFlow loads (worker processes fork).
     prepared_sets = {name: samples_for(name, count, seed) for name in sets}
-    from .model import DEFAULT_MODEL, Predictor, load_model
+    from ..paths import DEFAULT_MODEL
+    from ..serving.predictor import Predictor
 
-    predictor = Predictor(load_model(model_path or DEFAULT_MODEL))
+    predictor = Predictor.from_file(model_path or DEFAULT_MODEL)
     results = {}
     for name, samples in prepared_sets.items():
         results[name] = evaluate_set(predictor, samples, processes)

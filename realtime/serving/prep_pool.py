@@ -5,7 +5,7 @@ clients the loop's own work (reading a thousand frames a second) and the decodin
 each other while a core stood idle. So a batch goes to `processes` child processes (plain
 Python, no TensorFlow), split between them, and the scheduler's thread only waits for them.
 It decodes itself only a lone image (the round trip would cost more than it saves) or when
-there are no children. (What that changed, measured: see PREPROCESS_PROCESSES in config.py.)
+there are no children (docs/performance.md has the measurements).
 
 The children are fed through plain pipes with blocking reads and writes, made only from the
 scheduler's OS thread with the unpatched `os` and `select`: nothing here touches the event
@@ -22,21 +22,20 @@ import pickle
 import struct
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
-from .errors import InputError
-from .imaging import ImageLimits
-from .preprocess import FIELD, Prepared, prepare_bytes
-from .workers import eventlet_active, os_threading
+from ..paths import PACKAGE_DIR
+from ..pipeline.errors import InputError
+from ..pipeline.imaging import ImageLimits
+from ..pipeline.preprocess import FIELD, Prepared, prepare_bytes
+from .runtime import os_threading, unpatched
 
 log = logging.getLogger(__name__)
 
 Outcome = Prepared | InputError
 _HEADER = struct.Struct("!I")
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def prepare_safely(data: bytes, limits: ImageLimits) -> Outcome:
@@ -48,15 +47,6 @@ def prepare_safely(data: bytes, limits: ImageLimits) -> Outcome:
     except Exception:
         log.exception("preprocessing failed")
         return InputError("internal_error", "The image could not be processed.", 500)
-
-
-def _unpatched(name: str) -> ModuleType:
-    """The standard module itself, even when eventlet has swapped in a green one."""
-    if eventlet_active():
-        import eventlet.patcher
-
-        return eventlet.patcher.original(name)
-    return __import__(name)
 
 
 # --- the wire: a 4-byte length, then a pickle -----------------------------------
@@ -112,9 +102,9 @@ class PreparePool:
     def __init__(self, processes: int, limits: ImageLimits, timeout_s: float = 30.0) -> None:
         self.limits = limits
         self.timeout_s = timeout_s
-        self._os = _unpatched("os")
-        self._select = _unpatched("select")
-        self._subprocess = _unpatched("subprocess")
+        self._os = unpatched("os")
+        self._select = unpatched("select")
+        self._subprocess = unpatched("subprocess")
         self._lock = os_threading().Lock()  # one batch at a time, and no closing in the middle of one
         self._children = [self._start() for _ in range(max(0, processes))]
         self.restarts = 0
@@ -129,9 +119,9 @@ class PreparePool:
         for fd in (to_child_read, to_child, from_child, from_child_write):
             self._os.set_blocking(fd, True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")]))}
+            filter(None, [str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH", "")]))}
         process = self._subprocess.Popen(
-            [sys.executable, "-m", "realtime.prep_pool", str(to_child_read), str(from_child_write),
+            [sys.executable, "-m", "realtime.serving.prep_pool", str(to_child_read), str(from_child_write),
              str(self.limits.max_pixels), str(self.limits.max_side)],
             pass_fds=(to_child_read, from_child_write), stdin=self._subprocess.DEVNULL, env=env, close_fds=True)
         self._os.close(to_child_read)
@@ -196,7 +186,7 @@ class PreparePool:
 # --- the child's side --------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m realtime.prep_pool READ_FD WRITE_FD MAX_PIXELS MAX_SIDE`: serve batches until the pipe closes."""
+    """`python -m realtime.serving.prep_pool READ_FD WRITE_FD MAX_PIXELS MAX_SIDE`: serve until the pipe closes."""
     read_fd, write_fd, max_pixels, max_side = (int(arg) for arg in (argv or sys.argv[1:]))
     limits = ImageLimits(max_pixels, max_side)
     while True:

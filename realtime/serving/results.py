@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .preprocess import Prepared
+from ..pipeline.preprocess import Prepared
 
 
 def prediction_payload(prepared: Prepared, probabilities: np.ndarray | None, inference_ms: float) -> dict:

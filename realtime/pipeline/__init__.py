@@ -1,0 +1,12 @@
+"""Picture in, 28x28 model input out.
+
+Import rule: NumPy, Pillow and the standard library only. Never TensorFlow, Keras, Flask,
+Socket.IO or eventlet: these modules run in the server's preprocessing children, in the
+training data preparation and in tests alike, and must stay light and pure
+(tests/unit/test_layout.py checks it).
+
+- `imaging`: untrusted bytes to a Pillow image, within limits
+- `preprocess`: a picture to ink, ink to the MNIST-style 28x28
+- `filters`: the generic array filters they use
+- `errors`: `InputError`, the one error type for bad input
+"""

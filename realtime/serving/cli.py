@@ -1,0 +1,125 @@
+"""The command line and the serve loop: `realtime-digits`, `python -m realtime` and `python server.py`.
+
+`realtime-digits [--host H] [--port P] [--model PATH] [--async-mode M]`; each flag has an
+environment variable (DIGITS_HOST, DIGITS_PORT, DIGITS_MODEL_PATH, DIGITS_ASYNC_MODE) and a
+flag wins over it. The line with the URL is printed only once the model is loaded, warmed up
+and the port is listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+
+from .runtime import prepare_process
+
+
+def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Live handwritten-digit recogniser (Flask + Socket.IO + LiteRT).")
+    parser.add_argument("--host", default=env.get("DIGITS_HOST", "127.0.0.1"),
+                        help="interface to bind (default 127.0.0.1; 0.0.0.0 to serve a classroom LAN)")
+    parser.add_argument("--port", type=int, default=int(env.get("DIGITS_PORT", "5000")),
+                        help="port (default 5000; 0 picks a free one)")
+    parser.add_argument("--model", default=env.get("DIGITS_MODEL_PATH"),
+                        help="LiteRT .tflite model (a .keras one where TensorFlow is installed; default: shipped)")
+    parser.add_argument("--async-mode", choices=("eventlet", "threading"),
+                        default=env.get("DIGITS_ASYNC_MODE", "eventlet"))
+    parser.add_argument("--allowed-origins", default=env.get("DIGITS_ALLOWED_ORIGINS", ""),
+                        help="comma-separated extra origins allowed to open Socket.IO connections")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    args = parse_args(argv, prog)
+    prepare_process(args.async_mode)  # before Flask and Socket.IO are imported
+
+    from .app import create_app
+
+    config = {"HOST": args.host, "PORT": args.port, "ASYNC_MODE": args.async_mode}
+    if args.model:
+        config["MODEL_PATH"] = args.model
+    if args.allowed_origins:
+        config["ALLOWED_ORIGINS"] = [o.strip() for o in args.allowed_origins.split(",") if o.strip()]
+    try:
+        app = create_app(config)
+    except FileNotFoundError as exc:
+        sys.exit(f"error: {exc}")
+    scheduler = app.extensions["digits"].scheduler
+
+    failed = False
+    try:
+        if args.async_mode == "eventlet":
+            _serve_eventlet(app, args.host, args.port)
+        else:
+            _serve_threading(app, args.host, args.port)
+    except KeyboardInterrupt:
+        pass
+    except SystemExit as stop:  # a signal (code 0), or a port that cannot be had
+        failed = stop.code not in (None, 0)
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr, flush=True)
+    finally:
+        scheduler.stop()
+        print("server stopped", flush=True)
+    if failed:
+        sys.exit(1)
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    return f"error: cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+def _ready(host: str, port: int) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Digit recogniser ready on http://{shown}:{port}/", flush=True)
+
+
+def _serve_eventlet(app, host: str, port: int) -> None:
+    import eventlet
+    import eventlet.wsgi
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        # Not eventlet's default SO_REUSEPORT: with it a second server on a port in use starts
+        # without a word and takes half of the new connections.
+        listener = eventlet.listen((host, port), family=family, reuse_port=False)
+    except OSError as exc:
+        raise SystemExit(_cannot_listen(host, port, exc)) from exc
+    requested: list[int] = []
+
+    def request_stop(signum, _frame):
+        # Only note it: under eventlet a handler runs in whichever green thread is current, and
+        # an exception raised there would kill that thread (or be swallowed), not the server.
+        requested.append(signum)
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    serving = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False, max_size=2000)
+    _ready(host, listener.getsockname()[1])
+    while not requested and not serving.dead:
+        eventlet.sleep(0.1)
+    listener.close()  # not serving.kill(): wsgi.server would wait for every open websocket
+
+
+def _serve_threading(app, host: str, port: int) -> None:
+    from werkzeug.serving import make_server
+
+    def stop(signum, _frame):
+        raise SystemExit(0)  # unwinds serve_forever() in the main thread
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as exc:
+        raise SystemExit(_cannot_listen(host, port, exc)) from exc
+    _ready(host, server.socket.getsockname()[1])
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

@@ -1,0 +1,81 @@
+"""Everything that depends on the async mode (eventlet or threading), in one place.
+
+Under eventlet every socket lives on one event loop, so CPU work (image decoding,
+inference) must leave it for a real OS thread, and code shared with OS threads needs the
+standard library's real modules, not eventlet's green ones. Under threading, requests
+already run in real threads and calls are made directly.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+# The event loop and the inference thread share the GIL: hand it over every 0.5 ms, not 5 ms,
+# so neither waits long for the other when both are busy (docs/performance.md).
+SWITCH_INTERVAL_S = 0.0005
+
+
+def prepare_process(async_mode: str) -> None:
+    """Set the process up for `async_mode`, before Flask or Socket.IO are imported."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    if async_mode == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+        _speed_up_websocket_unmasking()
+
+
+def eventlet_active() -> bool:
+    """True when eventlet has patched the standard library (as `prepare_process` does for eventlet)."""
+    if "eventlet" not in sys.modules:
+        return False
+    import eventlet.patcher
+
+    return eventlet.patcher.is_monkey_patched("thread")
+
+
+def unpatched(name: str) -> ModuleType:
+    """The standard module itself (`os`, `select`, `threading`...), even when eventlet has swapped in a green one."""
+    if eventlet_active():
+        import eventlet.patcher
+
+        return eventlet.patcher.original(name)
+    return __import__(name)
+
+
+def os_threading() -> ModuleType:
+    """The real `threading` module: locks and conditions shared with OS threads."""
+    return unpatched("threading") if eventlet_active() else threading
+
+
+def blocking_runner(async_mode: str) -> Callable[..., Any]:
+    """A function `run(fn, *args)` that runs fn off the event loop and returns its result."""
+    if async_mode == "eventlet":
+        from eventlet import tpool
+
+        return tpool.execute
+    return lambda fn, *args, **kwargs: fn(*args, **kwargs)
+
+
+def apply_websocket_mask(data, mask, length=None, offset=0) -> bytes:
+    """XOR with the client's 4-byte mask as one big integer: what eventlet does byte by byte.
+
+    eventlet unmasks every incoming websocket frame in a pure-Python loop; profiled at 50
+    clients it took 43% of the server's GIL time.
+    """
+    if length is None:
+        length = len(data)
+    key = bytes(mask[(offset + i) % 4] for i in range(4))
+    stream = (key * (length // 4 + 1))[:length]
+    masked = int.from_bytes(bytes(data[:length]), "little") ^ int.from_bytes(stream, "little")
+    return masked.to_bytes(length, "little")
+
+
+def _speed_up_websocket_unmasking() -> None:
+    from eventlet.websocket import RFC6455WebSocket
+
+    RFC6455WebSocket._apply_mask = staticmethod(apply_websocket_mask)

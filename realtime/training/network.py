@@ -1,0 +1,72 @@
+"""The network, how it is saved, and its export to LiteRT, which is what the server runs.
+
+A compact VGG-style CNN: two conv stages with batch norm, a strided conv in
+place of a third pool, and a small dense head (see docs/model.md for its figures).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from ..paths import KERAS_MODEL
+
+INPUT_SHAPE = (28, 28, 1)
+
+
+def _conv(x, filters: int, kernel: int = 3, strides: int = 1):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.Activation("relu")(x)
+
+
+def build_model(name: str = "digits_cnn") -> keras.Model:
+    inputs = keras.Input(INPUT_SHAPE, name="ink")
+    x = _conv(inputs, 24, kernel=5)
+    x = layers.MaxPooling2D()(x)                      # 14x14
+    x = _conv(x, 48)
+    x = _conv(x, 48)
+    x = layers.MaxPooling2D()(x)                      # 7x7
+    x = _conv(x, 96)
+    x = _conv(x, 96, strides=2)                       # 4x4
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.4)(x)
+    x = layers.Dense(128, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(10, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def save_for_serving(model: keras.Model, path: Path) -> None:
+    """Save weights and architecture only: no optimizer state, so the file stays small."""
+    export = keras.models.clone_model(model)
+    export.set_weights(model.get_weights())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export.save(path)
+
+
+def load_model(path: Path | str = KERAS_MODEL) -> keras.Model:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}; train one with `python -m realtime.training.train`")
+    return keras.models.load_model(path, compile=False)
+
+
+def to_litert(model: keras.Model) -> bytes:
+    """The Keras model as a LiteRT (TensorFlow Lite) flatbuffer, float32 as trained: no quantisation.
+
+    The converter exports a SavedModel to a temporary folder on the way and prints its whole
+    signature; that listing is kept out of the server's output.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
