@@ -48,6 +48,11 @@ class Prepared:
         return "data:image/png;base64," + base64.b64encode(self.png()).decode("ascii")
 
 
+def blank_input() -> Prepared:
+    """What a picture without ink gives: an empty field, marked blank."""
+    return Prepared(np.zeros((FIELD, FIELD), np.float32), True)
+
+
 def prepare_bytes(data: bytes, limits: ImageLimits | None = None) -> Prepared:
     """Encoded image bytes in, model input out: the whole serving pipeline."""
     return prepare_image(open_image(data, limits or ImageLimits()))
@@ -56,7 +61,7 @@ def prepare_bytes(data: bytes, limits: ImageLimits | None = None) -> Prepared:
 def prepare_image(image: Image.Image) -> Prepared:
     ink = ink_map(image)
     if ink is None:
-        return Prepared(np.zeros((FIELD, FIELD), np.float32), True)
+        return blank_input()
     return normalize_ink(ink)
 
 
@@ -228,7 +233,7 @@ def normalize_ink(ink: np.ndarray) -> Prepared:
     """Crop to the ink, normalise stroke width, fit 20x20, centre by mass in 28x28."""
     crop = _crop_to_ink(ink)
     if crop is None:
-        return Prepared(np.zeros((FIELD, FIELD), np.float32), True)
+        return blank_input()
     work = _to_work_box(crop)
     work = _normalize_stroke(work)
     box = _fit(work, BOX)
