@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint train evaluate bench clean
+.PHONY: run test test-fast lint train evaluate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(VENV)/.dev
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(ARGS)
+
+# The quick loop: unit and Flask test-client tests, no live servers, no browser, no training (about a minute).
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -m "not slow and not browser" tests/unit tests/app $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -6,8 +6,9 @@ import itertools
 import re
 from collections.abc import Callable
 
-from conftest import DIGIT_STROKES
 from playwright.sync_api import CDPSession, Page, expect
+
+from tests.support.pictures import DIGIT_STROKES
 
 DIGIT_TEXT = re.compile(r"^\s*\d\s*$")
 BARS_WITH_VALUES = "[data-testid=bars] [data-digit][data-probability]"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import draw_digit, png_bytes
 from playwright.sync_api import Page, expect
+
+from tests.support.pictures import draw_digit, png_bytes
 
 from .helpers import draw_with_mouse, expect_live_prediction, expect_prediction, open_page
 

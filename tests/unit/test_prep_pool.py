@@ -6,12 +6,12 @@ import time
 
 import numpy as np
 import pytest
-from conftest import blank_png, draw_digit, png_bytes
 
 from realtime.pipeline.errors import InputError
 from realtime.pipeline.imaging import ImageLimits
 from realtime.pipeline.preprocess import Prepared
 from realtime.serving.prep_pool import PreparePool, prepare_safely
+from tests.support.pictures import blank_png, draw_digit, png_bytes
 
 LIMITS = ImageLimits()
 

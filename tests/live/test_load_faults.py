@@ -19,23 +19,15 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 import requests
-from conftest import draw_digit, png_bytes, run_server
-from helpers_reliability import (
-    RawClient,
-    Recorder,
-    assert_healthy,
-    data_url,
-    percentile,
-    rss_mb,
-    stats,
-    tracebacks,
-    wait_idle,
-)
+
+from tests.support.answers import percentile
+from tests.support.clients import RawClient, Recorder
+from tests.support.pictures import data_url, draw_digit, png_bytes
+from tests.support.servers import ROOT, assert_healthy, rss_mb, run_server, stats, tracebacks, wait_idle
 
 pytestmark = pytest.mark.slow
 
@@ -90,9 +82,9 @@ def measure_latencies(recorder: Recorder, count: int, first_seq: int, pause_s: f
 FLOODER = """
 import json, os, sys, threading, time
 os.nice(19)  # it floods with whatever CPU the server leaves over, as a remote client would
-sys.path[:0] = [{tests!r}]
-from helpers_reliability import RawClient
-from test_load_faults import FRAMES
+sys.path[:0] = [{root!r}]
+from tests.live.test_load_faults import FRAMES
+from tests.support.clients import RawClient
 flooder = RawClient({url!r})
 stop = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
@@ -119,12 +111,13 @@ def test_flooder_does_not_starve_a_well_behaved_client(server, clean):
     try:
         measure_latencies(polite, 10, 1)  # warm-up
         without = measure_latencies(polite, 60, 100)
-        script = FLOODER.format(tests=str(Path(__file__).parent), url=server.url)
+        script = FLOODER.format(root=str(ROOT), url=server.url)
         flooder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, text=True)
         assert flooder.stdout.readline().strip() == "flooding"
         time.sleep(1.0)  # let the flood build up
         during = measure_latencies(polite, 60, 200)
+        health = requests.get(server.url + "/healthz", timeout=5)
         flooder.stdin.write("stop\n")
         flooder.stdin.flush()
         result = json.loads(flooder.stdout.readline())
@@ -142,6 +135,7 @@ def test_flooder_does_not_starve_a_well_behaved_client(server, clean):
     assert last > 200, f"the flooder only managed {last} frames"
     if not result["closed"]:  # the server may drop a flooder; if it keeps it, it answers its newest frame
         assert answered and answered[-1] == last, "the flooder's newest frame was not answered"
+    assert health.status_code == 200, "/healthz answers during the flood"
     assert not polite.errors and not result["errors"]
     # Latest-wins: most of the flood was dropped, answers to the flooder only went up.
     assert len(answered) < last and answered == sorted(answered)

@@ -17,10 +17,13 @@ import psutil
 import pytest
 import requests
 import socketio
-from conftest import ROOT, run_server
-from helpers_reliability import CHECK_DIGITS, Recorder, data_url, good_png, make_app
 
 from realtime.serving.config import DEFAULTS
+from tests.support.answers import CHECK_DIGITS
+from tests.support.apps import make_app
+from tests.support.clients import Recorder
+from tests.support.pictures import data_url, good_png
+from tests.support.servers import ROOT, run_server
 
 EVIL = "http://evil.example"
 FRIEND = "http://friend.example"

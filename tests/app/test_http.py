@@ -1,4 +1,6 @@
-"""HTTP routes through Flask's test client: every input form, every error code."""
+"""HTTP routes through Flask's test client: the page, health, metadata and every input form.
+
+Every error code, size limit and hostile body is in test_bad_input.py."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ import base64
 import io
 
 import pytest
-from conftest import blank_png, draw_digit, png_bytes
+
+from tests.support.pictures import blank_png, draw_digit, png_bytes
 
 SEVEN = png_bytes(draw_digit(7))
 
@@ -67,37 +70,15 @@ def test_blank_image_is_blank_not_a_guess(client):
     assert body["blank"] is True and body["top3"] == []
 
 
-@pytest.mark.parametrize(("kwargs", "status", "code"), [
-    ({"data": {"other": (io.BytesIO(SEVEN), "x.png")}, "content_type": "multipart/form-data"}, 400, "missing_field"),
-    ({"json": {"picture": "x"}}, 400, "missing_field"),
-    ({"json": ["not", "an", "object"]}, 400, "missing_field"),
-    ({"json": {"image": 42}}, 400, "invalid_image_field"),
-    ({"json": {"image": {"nested": "data:image/png;base64,AAAA"}}}, 400, "invalid_image_field"),
-    ({"data": b"{not json", "content_type": "application/json"}, 400, "invalid_json"),
-    ({"json": {"image": "data:image/png;base64,!!!!"}}, 400, "malformed_base64"),
-    ({"json": {"image": "data:image/png,abc"}}, 400, "malformed_data_url"),
-    ({"json": {"image": "data:text/plain;base64,aGVsbG8="}}, 415, "unsupported_media_type"),
-    ({"data": b"hello", "content_type": "text/plain"}, 415, "unsupported_media_type"),
-    ({"data": b""}, 415, "empty_body"),
-    ({"data": b"", "content_type": "image/png"}, 400, "empty_body"),
-    ({"data": b"plain text, not pixels", "content_type": "image/png"}, 400, "not_an_image"),
-    ({"data": SEVEN[: len(SEVEN) // 2], "content_type": "image/png"}, 400, "corrupt_image"),
-])
-def test_bad_input_gets_its_documented_json_error(client, kwargs, status, code):
-    assert_error(client.post("/api/predict", **kwargs), status, code)
+def test_the_app_factory_reads_the_environment_itself(monkeypatch):
+    """So that a WSGI server that calls `create_app()` gets the same settings as `server.py`."""
+    from tests.support.apps import make_app
 
-
-def test_body_over_the_limit_is_413(app, client):
-    too_big = b"\0" * (app.config["MAX_CONTENT_LENGTH"] + 1)
-    assert_error(client.post("/api/predict", data=too_big, content_type="image/png"), 413, "body_too_large")
-
-
-def test_unknown_api_route_and_wrong_method_are_json(client):
-    assert_error(client.get("/api/nope"), 404, "not_found")
-    assert_error(client.get("/api/predict"), 405, "method_not_allowed")
-
-
-def test_server_stays_healthy_after_bad_input(client):
-    client.post("/api/predict", data=b"garbage", content_type="image/png")
-    assert client.get("/healthz").status_code == 200
-    assert_prediction(client.post("/api/predict", data=SEVEN, content_type="image/png"), 7)
+    monkeypatch.setenv("DIGITS_MAX_CONTENT_LENGTH", "1234")
+    application = make_app(BATCH_MAX=3)  # and what the caller passes wins over the environment
+    try:
+        assert application.config["MAX_CONTENT_LENGTH"] == 1234 and application.config["BATCH_MAX"] == 3
+        response = application.test_client().post("/api/predict", data=b"\0" * 2000, content_type="image/png")
+        assert response.status_code == 413
+    finally:
+        application.extensions["digits"].scheduler.stop()

@@ -234,40 +234,6 @@ def all_answered(inboxes: dict[str, Inbox]) -> bool:
     return all(inbox.wait_for(1) for inbox in inboxes.values())
 
 
-@pytest.mark.parametrize(("a_sends", "pause", "turn_wait_s", "served_first"), [
-    pytest.param((1, 9), 0.05, 10.0, [2, 3], id="a streams and its frame is stale: its turn waits for a fresh one"),
-    pytest.param((1,), 0.05, 10.0, [1, 2], id="a waits for its answer like the page: in turn, however old"),
-    pytest.param((1, 9), 0.1, 0.05, [9, 2], id="a streams but has waited past turn_wait: served now"),
-])
-def test_who_goes_first_when_more_clients_wait_than_a_batch_holds(make_scheduler, model, a_sends, pause,
-                                                                  turn_wait_s, served_first):
-    scheduler = make_scheduler(max_batch=2, fresh_s=0.02, turn_wait_s=turn_wait_s)
-    inboxes: dict[str, Inbox] = {}
-    hold_the_model(scheduler, model)
-    send(scheduler, inboxes, "a", *a_sends)  # a is first in line
-    time.sleep(pause)
-    send(scheduler, inboxes, "b", 2)
-    send(scheduler, inboxes, "c", 3)
-    model.release.set()
-    assert all_answered(inboxes)  # everyone is answered in the end
-    assert model.read[1] == served_first
-    assert inboxes["a"].items[-1][1]["digit"] == a_sends[-1]  # with a's newest frame
-
-
-def test_held_turns_fill_a_batch_rather_than_leave_it_short(make_scheduler, model):
-    scheduler = make_scheduler(max_batch=3, fresh_s=0.02, turn_wait_s=10.0)
-    inboxes: dict[str, Inbox] = {}
-    hold_the_model(scheduler, model)
-    for key, digits in (("a", (1, 6)), ("b", (2, 7)), ("c", (3, 8))):
-        send(scheduler, inboxes, key, *digits)
-        time.sleep(0.005)
-    time.sleep(0.05)  # all three stream and are stale
-    send(scheduler, inboxes, "d", 4)
-    model.release.set()
-    assert all_answered(inboxes)
-    assert model.read[1] == [4, 8, 7]  # d, then the least stale of the held ones
-
-
 def test_a_superseded_frame_keeps_its_clients_place_in_line(make_scheduler, model):
     scheduler = make_scheduler(max_batch=2, fresh_s=0.02, turn_wait_s=10.0)
     inboxes: dict[str, Inbox] = {}

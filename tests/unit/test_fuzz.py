@@ -20,8 +20,6 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import draw_digit, png_bytes
-from helpers_reliability import data_url
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -30,6 +28,7 @@ from realtime.pipeline.errors import InputError
 from realtime.pipeline.imaging import ImageLimits, decode_base64_image, open_image
 from realtime.pipeline.preprocess import FIELD, prepare_bytes
 from realtime.serving.inputs import snapshot_from_message
+from tests.support.pictures import data_url, draw_digit, png_bytes
 
 MAX_CALL_S = 2.0
 # FUZZ_SCALE=20 runs twenty times the examples (a deeper local run); CI runs the default.

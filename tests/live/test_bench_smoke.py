@@ -14,7 +14,7 @@ import pytest
 
 from realtime.paths import DEFAULT_MODEL
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _processes_marked(marker: str) -> list[psutil.Process]:

@@ -1,0 +1,1 @@
+"""What the tests share: pictures, servers, Socket.IO clients and checks on answers (one module each)."""
