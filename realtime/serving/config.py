@@ -28,26 +28,20 @@ DEFAULTS: dict[str, Any] = {
     # Origins allowed to open a Socket.IO connection besides the page's own ("*" for any).
     "ALLOWED_ORIGINS": [],
     # Micro-batching: at most this many frames per model call, gathered for at most this long.
-    # Small on purpose: when more clients wait than can be served, the frame a client gets
-    # answered is its newest (up to one frame period old) plus the time of the batch it joins,
-    # so a short batch is what keeps answers fresh. Measured on 2 cores, 50 clients at 20 fps:
-    # p95 65 ms with 8, 125 ms with 64; 100 clients: 70 ms and 540 answers/s with 8, 233 ms and
-    # 481/s with 64.
+    # Small on purpose: in overload a frame's answer waits for the batch it joins, so short
+    # batches keep answers fresh (docs/performance.md has the measurements).
     "BATCH_MAX": 8,
     "BATCH_WAIT_MS": 2.0,
     # In overload, clients are served in turn, but a client that sends faster than it is served
     # keeps its turn for its next frame while its waiting one is older than FRESH_MS (see
-    # scheduler._pick); no turn is held longer than TURN_WAIT_MS.
+    # policy.pick_batch); no turn is held longer than TURN_WAIT_MS.
     "FRESH_MS": 20.0,
     "TURN_WAIT_MS": 100.0,
     # Child processes that decode each batch's images, split between them (0: the scheduler's
-    # thread decodes them, sharing the GIL with the event loop). On 2 cores, 50 clients at 20 fps:
-    # with 2, 680 answers/s, p95 41 ms (page-like clients: 66 ms); with 1, 41 and 97 ms; with half
-    # of each batch in the thread and half in 1 child, 46 and 74 ms.
+    # thread decodes them, sharing the GIL with the event loop).
     "PREPROCESS_PROCESSES": 2,
     # CPU threads a model call on a large batch may use (0: every core). Small batches always
-    # run on one thread (see predictor.PARALLEL_FROM). At 50 clients on 2 cores, two threads
-    # answered 825 frames a second where one answered 612.
+    # run on one thread (see predictor.PARALLEL_FROM).
     "INFERENCE_THREADS": 0,
     # How long an HTTP request waits for its prediction before a 503.
     "PREDICT_TIMEOUT_S": 30.0,
