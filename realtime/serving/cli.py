@@ -9,29 +9,33 @@ and the port is listening.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import socket
 import sys
 
+from .config import DEFAULTS, from_environment
 from .runtime import prepare_process
+
+ASYNC_MODES = ("eventlet", "threading")
 
 
 def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
-    env = os.environ
+    """The command line. A flag's default is its DIGITS_* variable (read by `config`), else the built-in default."""
+    settings = {**DEFAULTS, **from_environment()}
     parser = argparse.ArgumentParser(
         prog=prog, description="Live handwritten-digit recogniser (Flask + Socket.IO + LiteRT).")
-    parser.add_argument("--host", default=env.get("DIGITS_HOST", "127.0.0.1"),
+    parser.add_argument("--host", default=settings["HOST"],
                         help="interface to bind (default 127.0.0.1; 0.0.0.0 to serve a classroom LAN)")
-    parser.add_argument("--port", type=int, default=int(env.get("DIGITS_PORT", "5000")),
-                        help="port (default 5000; 0 picks a free one)")
-    parser.add_argument("--model", default=env.get("DIGITS_MODEL_PATH"),
+    parser.add_argument("--port", type=int, default=settings["PORT"], help="port (default 5000; 0 picks a free one)")
+    parser.add_argument("--model", default=settings["MODEL_PATH"],
                         help="LiteRT .tflite model (a .keras one where TensorFlow is installed; default: shipped)")
-    parser.add_argument("--async-mode", choices=("eventlet", "threading"),
-                        default=env.get("DIGITS_ASYNC_MODE", "eventlet"))
-    parser.add_argument("--allowed-origins", default=env.get("DIGITS_ALLOWED_ORIGINS", ""),
+    parser.add_argument("--async-mode", choices=ASYNC_MODES, default=settings["ASYNC_MODE"])
+    parser.add_argument("--allowed-origins", default=",".join(settings["ALLOWED_ORIGINS"]),
                         help="comma-separated extra origins allowed to open Socket.IO connections")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.async_mode not in ASYNC_MODES:  # from the environment: argparse checks only flags
+        parser.error(f"DIGITS_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {args.async_mode!r}")
+    return args
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
@@ -40,11 +44,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
 
     from .app import create_app
 
-    config = {"HOST": args.host, "PORT": args.port, "ASYNC_MODE": args.async_mode}
-    if args.model:
-        config["MODEL_PATH"] = args.model
-    if args.allowed_origins:
-        config["ALLOWED_ORIGINS"] = [o.strip() for o in args.allowed_origins.split(",") if o.strip()]
+    config = {"HOST": args.host, "PORT": args.port, "ASYNC_MODE": args.async_mode, "MODEL_PATH": args.model,
+              "ALLOWED_ORIGINS": [origin.strip() for origin in args.allowed_origins.split(",") if origin.strip()]}
     try:
         app = create_app(config)
     except FileNotFoundError as exc:
