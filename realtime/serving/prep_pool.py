@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 Outcome = Prepared | InputError
 _HEADER = struct.Struct("!I")
+# Inherited pipe descriptors (pass_fds) and select() on pipes are POSIX only: not on Windows.
+CHILDREN_POSSIBLE = os.name == "posix"
 
 
 def prepare_safely(data: bytes, limits: ImageLimits) -> Outcome:
@@ -106,6 +108,8 @@ class PreparePool:
         self._select = unpatched("select")
         self._subprocess = unpatched("subprocess")
         self._lock = os_threading().Lock()  # one batch at a time, and no closing in the middle of one
+        if not CHILDREN_POSSIBLE:
+            processes = 0  # Windows: the scheduler's thread decodes, as with PREPROCESS_PROCESSES=0
         self._children = [self._start() for _ in range(max(0, processes))]
         self.restarts = 0
 
