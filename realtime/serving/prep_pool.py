@@ -125,7 +125,9 @@ class PreparePool:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             filter(None, [str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH", "")]))}
         process = self._subprocess.Popen(
-            [sys.executable, "-m", "realtime.serving.prep_pool", str(to_child_read), str(from_child_write),
+            # -P: not the working directory first on the path, where a checkout's `realtime` would
+            # shadow the installed one; PYTHONPATH names the package's own parent instead.
+            [sys.executable, "-P", "-m", "realtime.serving.prep_pool", str(to_child_read), str(from_child_write),
              str(self.limits.max_pixels), str(self.limits.max_side)],
             pass_fds=(to_child_read, from_child_write), stdin=self._subprocess.DEVNULL, env=env, close_fds=True)
         self._os.close(to_child_read)
