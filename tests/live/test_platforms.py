@@ -1,10 +1,11 @@
-"""Every platform a teacher has: the runtime set resolves from binary wheels, fully pinned.
+"""Every platform a teacher has: the runtime set (and the training set) resolve from binary wheels, fully pinned.
 
 `pip install --dry-run --only-binary=:all: --platform ...` against the registry, for each target,
 so a dependency without a wheel for a Mac or a Windows laptop fails here and not in a classroom.
-pip judges environment markers by the machine it runs on, not by `--platform`, so the markers of
-every resolved package are also judged for the target (colorama comes with click on Windows only)
-and what they add is resolved with the rest.
+pip judges environment markers by the machine it runs on, not by `--platform`, so here they are
+judged for the target: those of our requirement files before pip sees them (tensorflow or
+tensorflow-cpu), and those of every resolved package after (colorama comes with click on Windows
+only), what they add being resolved with the rest.
 """
 
 from __future__ import annotations
@@ -60,12 +61,32 @@ def registry_reachable() -> None:
         pytest.skip(f"the package registry cannot be reached: {exc}")
 
 
-def resolve(platforms: list[str], extra: list[str], work: Path) -> list[dict]:
+def target_environment(environment: dict[str, str]) -> dict[str, str]:
+    return {"python_version": PYTHON, "python_full_version": PYTHON + ".0", "implementation_name": "cpython",
+            "platform_python_implementation": "CPython", "extra": "", **environment}
+
+
+def requirements_for(files: list[str], environment: dict[str, str]) -> list[str]:
+    """The lines of our requirement files that apply to the target, markers judged for it."""
+    wanted = []
+    for name in files:
+        for line in (ROOT / name).read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate(target_environment(environment)):
+                requirement.marker = None
+                wanted.append(str(requirement))
+    return wanted
+
+
+def resolve(platforms: list[str], requirements: list[str], work: Path) -> list[dict]:
     report = work / "report.json"
     command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
                "--disable-pip-version-check", "--only-binary=:all:", "--python-version", PYTHON,
                "--implementation", "cp", "--target", str(work / "target"), "--report", str(report),
-               "-r", str(ROOT / "requirements.txt"), "-c", str(ROOT / "constraints.txt"), *extra]
+               "-c", str(ROOT / "constraints.txt"), *requirements]
     for tag in platforms:
         command += ["--platform", tag]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -76,8 +97,7 @@ def resolve(platforms: list[str], extra: list[str], work: Path) -> list[dict]:
 def missed_by_markers(installs: list[dict], environment: dict[str, str]) -> list[str]:
     """Dependencies the target needs that pip, judging markers on this machine, left out."""
     resolved = {canonicalize_name(item["metadata"]["name"]) for item in installs}
-    target = {"python_version": PYTHON, "python_full_version": PYTHON + ".0", "implementation_name": "cpython",
-              "platform_python_implementation": "CPython", "extra": "", **environment}
+    target = target_environment(environment)
     missed = []
     for item in installs:
         for line in item["metadata"].get("requires_dist", []):
@@ -91,19 +111,35 @@ def missed_by_markers(installs: list[dict], environment: dict[str, str]) -> list
     return sorted(set(missed))
 
 
-@pytest.mark.parametrize("target", list(TARGETS))
-def test_runtime_set_installs_from_wheels_fully_pinned(target, tmp_path):
+def resolve_for(target: str, files: list[str], work: Path) -> dict[str, str]:
+    """name -> version of everything `files` install on `target`, every one from a wheel."""
     platforms, environment = TARGETS[target]
-    installs = resolve(platforms, [], tmp_path)
+    requirements = requirements_for(files, environment)
+    installs = resolve(platforms, requirements, work)
     missed = missed_by_markers(installs, environment)
     if missed:
-        installs = resolve(platforms, missed, tmp_path)
-    resolved = {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"] for item in installs}
+        installs = resolve(platforms, requirements + missed, work)
     wheels = [item["download_info"]["url"].rsplit("/", 1)[-1] for item in installs]
-
-    assert "ai-edge-litert" in resolved and "flask-socketio" in resolved
-    assert not {"tensorflow", "tensorflow-cpu", "keras"} & set(resolved), "the runtime set must not need TensorFlow"
     assert all(name.endswith(".whl") for name in wheels), wheels
+    return {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"] for item in installs}
+
+
+def assert_pinned(resolved: dict[str, str], target: str) -> None:
     pinned = pins(ROOT / "constraints.txt")
     unpinned = {name: version for name, version in resolved.items() if pinned.get(name) != version}
     assert not unpinned, f"resolved for {target} but not pinned in constraints.txt: {unpinned}"
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_runtime_set_installs_from_wheels_fully_pinned(target, tmp_path):
+    resolved = resolve_for(target, ["requirements.txt"], tmp_path)
+    assert "ai-edge-litert" in resolved and "flask-socketio" in resolved
+    assert not {"tensorflow", "tensorflow-cpu", "keras"} & set(resolved), "the runtime set must not need TensorFlow"
+    assert_pinned(resolved, target)
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_training_set_gets_a_tensorflow_with_wheels_everywhere(target, tmp_path):
+    resolved = resolve_for(target, ["requirements.txt", "requirements-train.txt"], tmp_path)
+    assert {"tensorflow", "tensorflow-cpu"} & set(resolved) and "keras" in resolved
+    assert_pinned(resolved, target)
