@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """The documented production command (docs/install.md), started as an operator would, checked live.
 
-`gunicorn -w 1 --threads 100 realtime.serving.wsgi:app`: the threaded worker with the app in
+`gunicorn -w 1 --threads 100 'realtime.serving.wsgi:create_app()'`: the threaded worker with the app in
 threading mode, since gunicorn 26 has no eventlet worker. `make test` installs gunicorn
 (requirements-production.txt).
 """
@@ -19,12 +19,14 @@ from collections.abc import Iterator
 import pytest
 import requests
 import socketio
-from conftest import ROOT, draw_digit, free_port, png_bytes
+
+from tests.support.pictures import draw_digit, png_bytes
+from tests.support.servers import ROOT, free_port
 
 pytest.importorskip("gunicorn", reason="the production server is an extra: pip install .[production]")
 pytestmark = pytest.mark.slow
 
-COMMAND = ["-m", "gunicorn", "-w", "1", "--threads", "100", "realtime.serving.wsgi:app"]
+COMMAND = ["-m", "gunicorn", "-w", "1", "--threads", "100", "realtime.serving.wsgi:create_app()"]
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +53,9 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 12
         if process.poll() is not None:
             raise RuntimeError("gunicorn exited:\n" + process.stdout.read())
         try:
-            if requests.get(url + "/healthz", timeout=2).status_code == 200:
+            if requests.get(url + "/healthz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy loading the model
             pass
         time.sleep(0.2)
     raise RuntimeError("gunicorn not healthy in time")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import draw_digit, png_bytes
-
 from realtime.pipeline.imaging import ImageLimits
 from realtime.serving import prep_pool
+from tests.support.pictures import draw_digit, png_bytes
 
 
 def test_without_posix_pipes_the_pool_decodes_in_the_calling_thread(monkeypatch):
