@@ -1,10 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run    create .venv, install the pinned app dependencies, start the server
-#   make test   also install test tools (and Debian's Chromium), then run ruff and the whole suite
+#   make run    create .venv, install the app's runtime set only (requirements.txt: no TensorFlow), start the server
+#   make test   also install the training and test sets (and Debian's Chromium), then run ruff and the whole suite
+# Without make (macOS, Windows): docs/install.md.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
+PIP_INSTALL := $(BIN)/python -m pip install --quiet -c constraints.txt
 
 .PHONY: run test test-fast lint train evaluate bench clean
 
@@ -13,11 +15,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.runtime: $(BIN)/python requirements.txt constraints.txt
-	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
+	$(PIP_INSTALL) -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-train.txt requirements-dev.txt requirements-production.txt
+	$(PIP_INSTALL) -r requirements.txt -r requirements-train.txt -r requirements-dev.txt -r requirements-production.txt
 	touch $@
 
 run: $(VENV)/.runtime
@@ -45,4 +47,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts build dist *.egg-info

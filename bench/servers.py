@@ -29,11 +29,12 @@ def free_port() -> int:
 
 
 def command_for(kind: str, port: int, model: str, async_mode: str = "eventlet",
-                script: str | None = None) -> list[str]:
-    """The command line that starts a server; `script` swaps in another server.py (experiments)."""
+                script: str | None = None, program: list[str] | None = None) -> list[str]:
+    """The command line that starts a server; `script` swaps in another server.py (experiments),
+    `program` another command taking server.py's flags (an installed `realtime-digits`)."""
     if kind == "ours":
-        return [sys.executable, "-u", script or str(ROOT / "server.py"), "--port", str(port),
-                "--async-mode", async_mode, "--model", model]
+        program = program or [sys.executable, "-u", script or str(ROOT / "server.py")]
+        return [*program, "--port", str(port), "--async-mode", async_mode, "--model", model]
     if kind == "baseline":
         return [sys.executable, "-u", "-m", "bench.baseline_server", "--port", str(port),
                 "--model", str(Path(model).with_suffix(".keras"))]  # the tutorial server runs Keras itself
@@ -157,13 +158,13 @@ def stop_all() -> None:
 
 
 def launch(kind: str, model: str, timeout: float = 120.0, async_mode: str = "eventlet",
-           script: str | None = None) -> Server:
+           script: str | None = None, program: list[str] | None = None) -> Server:
     """Start a server; returns once /healthz says ok, with the cold start it took."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.monotonic()
-    process = subprocess.Popen(command_for(kind, port, model, async_mode, script), cwd=ROOT, env=env,
+    process = subprocess.Popen(command_for(kind, port, model, async_mode, script, program), cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     _LIVE.add(process)

@@ -62,7 +62,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     model_path = Path(app.config["MODEL_PATH"])
     predictor = Predictor.from_file(model_path, threads=app.config["INFERENCE_THREADS"])
-    predictor.warm_up()
+    predictor.warm_up(app.config["BATCH_MAX"])  # the scheduler never makes a larger batch
     limits = ImageLimits(app.config["MAX_IMAGE_PIXELS"], app.config["MAX_IMAGE_SIDE"])
     run_blocking = blocking_runner(app.config["ASYNC_MODE"])
     preparer = PreparePool(app.config["PREPROCESS_PROCESSES"], limits)

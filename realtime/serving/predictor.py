@@ -89,7 +89,10 @@ class Predictor:
             self._interpreters[size] = (interpreter, input_index, interpreter.get_output_details()[0]["index"])
         return self._interpreters[size]
 
-    def warm_up(self, batch_sizes: tuple[int, ...] = BATCH_SIZES) -> None:
-        """Build every interpreter and run it once now, so that no request waits for that."""
-        for size in batch_sizes:
+    def warm_up(self, largest_batch: int = BATCH_SIZES[-1]) -> None:
+        """Build and run once now every interpreter a batch of up to `largest_batch` can need, so that
+        no request waits for that; the larger ones are never built (each holds its own buffers)."""
+        for size in BATCH_SIZES:
             self(np.zeros((size, *INPUT_SHAPE), np.float32))
+            if size >= largest_batch:
+                break

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 Outcome = Prepared | InputError
 _HEADER = struct.Struct("!I")
+# Inherited pipe descriptors (pass_fds) and select() on pipes are POSIX only: not on Windows.
+CHILDREN_POSSIBLE = os.name == "posix"
 
 
 def prepare_safely(data: bytes, limits: ImageLimits) -> Outcome:
@@ -106,6 +108,8 @@ class PreparePool:
         self._select = unpatched("select")
         self._subprocess = unpatched("subprocess")
         self._lock = os_threading().Lock()  # one batch at a time, and no closing in the middle of one
+        if not CHILDREN_POSSIBLE:
+            processes = 0  # Windows: the scheduler's thread decodes, as with PREPROCESS_PROCESSES=0
         self._children = [self._start() for _ in range(max(0, processes))]
         self.restarts = 0
 
@@ -121,7 +125,9 @@ class PreparePool:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             filter(None, [str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH", "")]))}
         process = self._subprocess.Popen(
-            [sys.executable, "-m", "realtime.serving.prep_pool", str(to_child_read), str(from_child_write),
+            # -P: not the working directory first on the path, where a checkout's `realtime` would
+            # shadow the installed one; PYTHONPATH names the package's own parent instead.
+            [sys.executable, "-P", "-m", "realtime.serving.prep_pool", str(to_child_read), str(from_child_write),
              str(self.limits.max_pixels), str(self.limits.max_side)],
             pass_fds=(to_child_read, from_child_write), stdin=self._subprocess.DEVNULL, env=env, close_fds=True)
         self._os.close(to_child_read)
