@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from flask import request
 from flask_socketio import SocketIO
 
 from ..pipeline.errors import InputError
+from ..pipeline.imaging import ImageLimits
+from .explain import Explainer, picture_of_bytes
 from .inputs import snapshot_from_message
 from .scheduler import InferenceScheduler, Job
 
@@ -33,7 +36,8 @@ class ReadLimits:
         self._buckets.pop(sid, None)
 
 
-def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes: int) -> None:
+def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes: int,
+             explainer: Explainer | None = None, limits: ImageLimits | None = None) -> None:
     reader_limits = ReadLimits()
 
     def answer(sid: str, seq: int):
@@ -55,7 +59,10 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
             socketio.emit("prediction_error", {"seq": seq if valid else None, "error": error.to_dict()}, to=sid)
             socketio.sleep(reader_limits.delay(sid))
             return
-        scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq)))
+        explain = None
+        if explainer is not None and message.get("explain") is True:  # finished drawings only, never live frames
+            explain = partial(explainer.explain, picture=picture_of_bytes(image, limits or ImageLimits()))
+        scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq), explain=explain))
         # A green thread reading a socket that always has data never yields; give the loop back
         # after every frame, and read a client that floods no faster than READ_RATE frames a
         # second (its surplus waits in its own socket), so it cannot crowd out the others.

@@ -1,0 +1,112 @@
+"""The teaching lens's answer: why this digit rather than the runner-up, and what a plain resize sees.
+
+Asked for with `explain` (finished drawings, uploads, spotlights; never live frames), and
+computed in the scheduler's worker right after the frame's prediction: one model call
+(a batch, split in 64s by the predictor) holding the input, the tutorial's 28x28 of the same
+picture and every occluded copy. See docs/lens.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+from PIL import Image
+
+from ..pipeline.imaging import ImageLimits, open_image
+from ..pipeline.lensimage import AGAINST, TOWARDS, diverging_rgba, png_data_url
+from ..pipeline.naive import naive_input
+from ..pipeline.occlusion import attribution, log_margin, occluded, patch_corners
+from ..pipeline.preprocess import Prepared, to_png
+from ..pipeline.strokes import Strokes, render_pad
+
+log = logging.getLogger(__name__)
+
+Predict = Callable[[np.ndarray], np.ndarray]
+Picture = Callable[[], Image.Image]  # the drawing as a tutorial's server would get it, made on demand
+ENCODING = (f"RGBA; orange {TOWARDS} = towards digit, sky blue {AGAINST} = towards versus; "
+            "alpha = |value| / limit * 255; alpha 0 = neutral")
+
+
+def picture_of_bytes(data: bytes, limits: ImageLimits) -> Picture:
+    """The uploaded or sent picture itself (decoded again, within the same limits, only when explained)."""
+    return partial(open_image, data, limits)
+
+
+def picture_of_strokes(strokes: Strokes, size: tuple[float, float]) -> Picture:
+    """The pad as the page draws it, for a snapshot that carries strokes."""
+    return partial(render_pad, strokes, size)
+
+
+class Explainer:
+    """Evidence maps and the plain-resize view for one prepared input, with the serving model."""
+
+    def __init__(self, predict: Predict, patch: int = 4, stride: int = 2) -> None:
+        self.predict = predict
+        self.patch = patch
+        self.stride = stride
+
+    def explain(self, payload: dict, prepared: Prepared, picture: Picture | None) -> dict:
+        """`payload` (a prediction answer) with `evidence` and, given the picture, `naive` added."""
+        if prepared.blank or payload.get("digit") is None:
+            return payload
+        started = time.perf_counter()
+        naive_x = self._naive_x(picture)
+        corners = patch_corners(prepared.x, self.patch, self.stride)
+        extra = [naive_x[None]] if naive_x is not None else []
+        batch = np.concatenate([prepared.x[None], *extra, occluded(prepared.x, corners, self.patch)])
+        probabilities = self.predict(batch)
+        answer = {**payload, "evidence": self.evidence(prepared.x, probabilities[0], corners,
+                                                      probabilities[1 + len(extra):])}
+        if naive_x is not None:
+            answer["naive"] = naive_payload(naive_x, probabilities[1])
+        answer["explain_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        return answer
+
+    def evidence(self, x: np.ndarray, probabilities: np.ndarray, corners: np.ndarray,
+                 occluded_probabilities: np.ndarray) -> dict:
+        """The `evidence` object: top digit, runner-up and the signed map as an RGBA PNG."""
+        order = np.argsort(-np.asarray(probabilities))
+        digit, versus = int(order[0]), int(order[1])
+        margin = float(log_margin(probabilities, digit, versus))
+        drops = margin - log_margin(occluded_probabilities, digit, versus)
+        values = attribution(x, corners, self.patch, drops)
+        limit = float(np.abs(values).max())
+        return {
+            "digit": digit,
+            "versus": versus,
+            "map": png_data_url(diverging_rgba(values, limit)),
+            "scale": {"limit": round(limit, 4), "unit": "log p(digit) - log p(versus)",
+                      "margin": round(margin, 4), "encoding": ENCODING,
+                      "for_digit": share_of(values, 1), "for_versus": share_of(values, -1)},
+            "patch": self.patch,
+            "stride": self.stride,
+        }
+
+    def _naive_x(self, picture: Picture | None) -> np.ndarray | None:
+        if picture is None:
+            return None
+        try:
+            return naive_input(picture())
+        except Exception:  # the lens must never cost the prediction itself
+            log.exception("could not make the plain-resize view")
+            return None
+
+
+def naive_payload(naive_x: np.ndarray, probabilities: np.ndarray) -> dict:
+    """The `naive` object: the tutorial's 28x28 and what the network says to it."""
+    digit = int(np.argmax(probabilities))
+    return {"input28": "data:image/png;base64," + base64.b64encode(to_png(naive_x)).decode("ascii"), "digit": digit,
+            "confidence": round(float(probabilities[digit]), 5),
+            "probabilities": [round(float(p), 5) for p in probabilities]}
+
+
+def share_of(values: np.ndarray, sign: int) -> float:
+    """How much of the map's total evidence points one way (0..1): for the page's sentence."""
+    total = float(np.abs(values).sum())
+    return round(float(np.clip(values * sign, 0, None).sum()) / total, 4) if total > 0 else 0.0
+
