@@ -83,6 +83,8 @@ class Explainer:
             "scale": {"limit": round(limit, 4), "unit": "log p(digit) - log p(versus)",
                       "margin": round(margin, 4), "encoding": ENCODING,
                       "for_digit": share_of(values, 1), "for_versus": share_of(values, -1)},
+            # Where each side's evidence is strongest, in words: for the map's text alternative.
+            "where": {"for_digit": region_of(values, 1), "for_versus": region_of(values, -1)},
             "patch": self.patch,
             "stride": self.stride,
         }
@@ -103,6 +105,19 @@ def naive_payload(naive_x: np.ndarray, probabilities: np.ndarray) -> dict:
     return {"input28": "data:image/png;base64," + base64.b64encode(to_png(naive_x)).decode("ascii"), "digit": digit,
             "confidence": round(float(probabilities[digit]), 5),
             "probabilities": [round(float(p), 5) for p in probabilities]}
+
+
+def region_of(values: np.ndarray, sign: int) -> str | None:
+    """"top left", "middle", "bottom" ...: where one side's evidence is centred; None when it has none."""
+    weights = np.clip(values * sign, 0, None)
+    total = float(weights.sum())
+    if total <= 0:
+        return None
+    rows, cols = np.indices(weights.shape)
+    row, col = float((rows * weights).sum()) / total, float((cols * weights).sum()) / total
+    vertical = "top" if row < 11 else "bottom" if row > 16 else "middle"
+    horizontal = "left" if col < 11 else "right" if col > 16 else ""
+    return f"{vertical} {horizontal}".strip()
 
 
 def share_of(values: np.ndarray, sign: int) -> float:

@@ -192,3 +192,13 @@ def test_png_data_url_keeps_rgba():
     rgba = np.zeros((2, 3, 4), np.uint8)
     rgba[1, 2] = (1, 2, 3, 4)
     assert decode(png_data_url(rgba))[1, 2].tolist() == [1, 2, 3, 4]
+
+
+def test_the_evidence_says_where_it_lies_in_words():
+    from realtime.serving.explain import region_of
+
+    values = np.zeros((28, 28), np.float32)
+    values[2:6, 2:6] = 1.0
+    values[22:26, 12:16] = -1.0
+    assert region_of(values, 1) == "top left" and region_of(values, -1) == "bottom"
+    assert region_of(np.zeros((28, 28)), 1) is None
