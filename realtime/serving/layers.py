@@ -19,7 +19,7 @@ from ..pipeline.lensimage import mosaic, png_data_url
 from .runtime import os_threading
 
 CONV_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D"})
-COLUMNS = 8
+COLUMNS = 4
 STAGES = (
     ("edges and strokes", "finds edges and short strokes at every place in the picture"),
     ("parts", "combines strokes into parts: curves, corners, loops, crossings"),

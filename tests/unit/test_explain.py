@@ -183,7 +183,7 @@ def test_a_layer_shows_its_most_active_maps_strongest_first():
     activations[..., 11] = 1.0
     layer = layer_payload(activations, 1, 3, shown=4)
     assert layer["channel_order"][:2] == [5, 11] and layer["shown"] == 4 and layer["channels"] == 20
-    assert decode(layer["image"]).shape == (1 * 7, 4 * 8 - 1)
+    assert decode(layer["image"]).shape == (7, 4 * 8 - 1)
     assert layer["stage"] == "parts"
     assert [stage_of(i, 5)[0] for i in range(5)] == ["edges and strokes", "parts", "parts", "parts", "the digit"]
 
