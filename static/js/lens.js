@@ -91,7 +91,7 @@ export class Lens {
     this.naiveInput.alt = "The 28 by 28 picture a plain resize and invert makes of the same drawing";
     this.naivePrediction.textContent = String(naive.digit);
     this.naiveText.textContent = naive.digit === ours
-      ? `${percent(naive.confidence)} sure: the same answer, this time.`
+      ? `${percent(naive.confidence)} sure: the same answer as ours, this time.`
       : `${percent(naive.confidence)} sure, where our preparation reads ${ours}.`;
   }
 
