@@ -45,9 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "INFERENCE_THREADS": 0,
     # How long an HTTP request waits for its prediction before a 503.
     "PREDICT_TIMEOUT_S": 30.0,
-    # The teaching lens (docs/lens.md). Evidence maps erase EXPLAIN_PATCH-pixel squares every
-    # EXPLAIN_STRIDE pixels of the 28x28 (only those holding ink): 4 and 2 take ~100-160 model
-    # images a drawing, 13 ms on 2 cores. The look inside shows each convolution's most active maps.
+    # The teaching lens (docs/lens.md, with its measured cost). Evidence maps erase EXPLAIN_PATCH-pixel
+    # squares every EXPLAIN_STRIDE pixels of the 28x28, only those holding ink (with 4 and 2, usually
+    # one batch of 64); the look inside shows each convolution's LAYER_MAPS_SHOWN most active maps.
     "EXPLAIN_PATCH": 4,
     "EXPLAIN_STRIDE": 2,
     "LAYER_MAPS_SHOWN": 16,

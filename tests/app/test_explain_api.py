@@ -9,8 +9,9 @@ import queue
 
 import numpy as np
 import pytest
-from conftest import blank_png, draw_digit, png_bytes
 from PIL import Image
+
+from tests.support.pictures import blank_png, draw_digit, png_bytes
 
 SEVEN = png_bytes(draw_digit(7))
 # What a tutorial's page sends: black ink on a transparent canvas.

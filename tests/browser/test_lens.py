@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import draw_digit, png_bytes
 from playwright.sync_api import Browser, Page, expect
+
+from tests.support.pictures import draw_digit, png_bytes
 
 from .helpers import draw_with_finger, draw_with_mouse, expect_prediction, open_page
 
