@@ -10,7 +10,7 @@ from flask_socketio import SocketIO
 
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
-from .explain import Explainer, picture_of_bytes
+from .explain import Explainer, picture_for
 from .inputs import snapshot_from_message
 from .scheduler import InferenceScheduler, Job
 
@@ -61,7 +61,7 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
             return
         explain = None
         if explainer is not None and message.get("explain") is True:  # finished drawings only, never live frames
-            explain = partial(explainer.explain, picture=picture_of_bytes(image, limits or ImageLimits()))
+            explain = partial(explainer.explain, picture=picture_for(image, limits or ImageLimits()))
         scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq), explain=explain))
         # A green thread reading a socket that always has data never yields; give the loop back
         # after every frame, and read a client that floods no faster than READ_RATE frames a

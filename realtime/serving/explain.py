@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -40,6 +41,13 @@ def picture_of_bytes(data: bytes, limits: ImageLimits) -> Picture:
 def picture_of_strokes(strokes: Strokes, size: tuple[float, float]) -> Picture:
     """The pad as the page draws it, for a snapshot that carries strokes."""
     return partial(render_pad, strokes, size)
+
+
+def picture_for(source: Any, limits: ImageLimits) -> Picture:
+    """The tutorial's picture of any input: bytes as they are, a drawing (`.strokes`, `.size`) as the pad shows it."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return picture_of_bytes(bytes(source), limits)
+    return picture_of_strokes(source.strokes, source.size)
 
 
 class Explainer:

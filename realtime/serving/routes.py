@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
 from ..pipeline.preprocess import Prepared, prepare_bytes
-from .explain import picture_of_bytes
+from .explain import picture_for
 from .inputs import image_from_request
 from .lens_routes import explain_requested
 from .results import prediction_payload
@@ -58,7 +58,7 @@ def predict():
     prepared = service.run_blocking(prepare_bytes, data, limits)
     explain = None
     if explain_requested(request):
-        explain = partial(service.explainer.explain, picture=picture_of_bytes(data, limits))
+        explain = partial(service.explainer.explain, picture=picture_for(data, limits))
     try:
         payload = answer_one(service.scheduler, prepared, timeout=current_app.config["PREDICT_TIMEOUT_S"],
                              explain=explain)

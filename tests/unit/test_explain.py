@@ -202,3 +202,21 @@ def test_the_evidence_says_where_it_lies_in_words():
     values[22:26, 12:16] = -1.0
     assert region_of(values, 1) == "top left" and region_of(values, -1) == "bottom"
     assert region_of(np.zeros((28, 28)), 1) is None
+
+
+def test_the_tutorials_picture_of_a_drawing_is_the_whole_pad_and_of_bytes_the_picture_itself():
+    from dataclasses import dataclass
+
+    from realtime.pipeline.imaging import ImageLimits
+    from realtime.serving.explain import picture_for
+
+    @dataclass
+    class Drawing:
+        strokes: list
+        size: tuple
+
+    pad = picture_for(Drawing([[(10.0, 10.0), (30.0, 30.0)]], (320.0, 320.0)), ImageLimits())()
+    assert pad.size == (320, 320) and np.asarray(pad)[20, 20] == 0 and np.asarray(pad)[300, 300] == 255
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (255, 255, 255)).save(buffer, "PNG")
+    assert picture_for(buffer.getvalue(), ImageLimits())().size == (40, 30)
