@@ -92,7 +92,7 @@ def explain(model_path: str, repeats: int) -> dict:
     from realtime.pipeline.occlusion import patch_corners
     from realtime.pipeline.preprocess import prepare_bytes
     from realtime.serving.config import DEFAULTS
-    from realtime.serving.explain import Explainer, picture_of_bytes
+    from realtime.serving.explain import Explainer, naive_of, picture_of_bytes
     from realtime.serving.layers import LayerTaps
     from realtime.serving.predictor import Predictor
 
@@ -110,8 +110,8 @@ def explain(model_path: str, repeats: int) -> dict:
         name = f"digit{digit}"
         out["occluded_images"][name] = len(patch_corners(prepared.x, explainer.patch, explainer.stride))
         out["evidence"][name] = timed(lambda p=prepared, a=payload: explainer.explain(a, p, None), few)
-        out["evidence_and_naive"][name] = timed(lambda p=prepared, a=payload, c=picture: explainer.explain(a, p, c),
-                                                few)
+        out["evidence_and_naive"][name] = timed(
+            lambda p=prepared, a=payload, c=picture: explainer.explain(a, p, naive_of(c)), few)
         out["layers"][name] = timed(lambda p=prepared: taps.payload(p.x, DEFAULTS["LAYER_MAPS_SHOWN"]), few)
     out["budget_ms"] = {"evidence": 25, "layers": 50}
     out["cpu_count"] = os.cpu_count()

@@ -83,7 +83,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(routes.bp)
     app.register_blueprint(lens_routes.bp)
-    events.register(socketio, scheduler, app.config["MAX_FRAME_BYTES"], explainer, limits)
+    events.register(socketio, scheduler, app.config["MAX_FRAME_BYTES"], explainer, limits, run_blocking)
     _register_error_handlers(app)
     _register_security_headers(app)
     return app

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from flask import request
 from flask_socketio import SocketIO
 
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
-from .explain import Explainer, picture_for
+from .explain import Explainer, naive_of, picture_for
 from .inputs import snapshot_from_message
 from .scheduler import InferenceScheduler, Job
 
@@ -37,7 +39,8 @@ class ReadLimits:
 
 
 def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes: int,
-             explainer: Explainer | None = None, limits: ImageLimits | None = None) -> None:
+             explainer: Explainer | None = None, limits: ImageLimits | None = None,
+             run_blocking: Callable[..., Any] = lambda fn, *args: fn(*args)) -> None:
     reader_limits = ReadLimits()
 
     def answer(sid: str, seq: int):
@@ -61,7 +64,9 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
             return
         explain = None
         if explainer is not None and message.get("explain") is True:  # finished drawings only, never live frames
-            explain = partial(explainer.explain, picture=picture_for(image, limits or ImageLimits()))
+            # This client's reader waits for its own picture's plain resize (backpressure), the loop does not.
+            naive_x = run_blocking(naive_of, picture_for(image, limits or ImageLimits()))
+            explain = partial(explainer.explain, naive_x=naive_x)
         scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq), explain=explain))
         # A green thread reading a socket that always has data never yields; give the loop back
         # after every frame, and read a client that floods no faster than READ_RATE frames a

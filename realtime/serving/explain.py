@@ -1,9 +1,10 @@
 """The teaching lens's answer: why this digit rather than the runner-up, and what a plain resize sees.
 
-Asked for with `explain` (finished drawings, uploads, spotlights; never live frames), and
-computed in the scheduler's worker right after the frame's prediction: one model call
-(a batch, split in 64s by the predictor) holding the input, the tutorial's 28x28 of the same
-picture and every occluded copy. See docs/lens.md.
+Asked for with `explain` (finished drawings, uploads, spotlights; never live frames). The
+tutorial's 28x28 is made by the request's handler (`naive_of`, off the event loop: decoding a
+large upload must not hold up the scheduler); the rest in the scheduler's worker right after the
+frame's prediction: one model call (a batch, split in 64s by the predictor) holding the input,
+the tutorial's 28x28 and every occluded copy. See docs/lens.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits, open_image
 from ..pipeline.lensimage import AGAINST, TOWARDS, diverging_rgba, png_data_url
 from ..pipeline.naive import naive_input
@@ -50,6 +52,17 @@ def picture_for(source: Any, limits: ImageLimits) -> Picture:
     return picture_of_strokes(source.strokes, source.size)
 
 
+def naive_of(picture: Picture) -> np.ndarray | None:
+    """The tutorial's 28x28 of a picture; None when it cannot be made (the lens never costs the answer)."""
+    try:
+        return naive_input(picture())
+    except InputError:  # a bad picture: its prediction says so
+        return None
+    except Exception:
+        log.exception("could not make the plain-resize view")
+        return None
+
+
 class Explainer:
     """Evidence maps and the plain-resize view for one prepared input, with the serving model."""
 
@@ -58,12 +71,11 @@ class Explainer:
         self.patch = patch
         self.stride = stride
 
-    def explain(self, payload: dict, prepared: Prepared, picture: Picture | None) -> dict:
-        """`payload` (a prediction answer) with `evidence` and, given the picture, `naive` added."""
+    def explain(self, payload: dict, prepared: Prepared, naive_x: np.ndarray | None = None) -> dict:
+        """`payload` (a prediction answer) with `evidence` and, given the tutorial's 28x28, `naive` added."""
         if prepared.blank or payload.get("digit") is None:
             return payload
         started = time.perf_counter()
-        naive_x = self._naive_x(picture)
         corners = patch_corners(prepared.x, self.patch, self.stride)
         extra = [naive_x[None]] if naive_x is not None else []
         batch = np.concatenate([prepared.x[None], *extra, occluded(prepared.x, corners, self.patch)])
@@ -97,14 +109,6 @@ class Explainer:
             "stride": self.stride,
         }
 
-    def _naive_x(self, picture: Picture | None) -> np.ndarray | None:
-        if picture is None:
-            return None
-        try:
-            return naive_input(picture())
-        except Exception:  # the lens must never cost the prediction itself
-            log.exception("could not make the plain-resize view")
-            return None
 
 
 def naive_payload(naive_x: np.ndarray, probabilities: np.ndarray) -> dict:

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
 from ..pipeline.preprocess import Prepared, prepare_bytes
-from .explain import picture_for
+from .explain import naive_of, picture_for
 from .inputs import image_from_request
 from .lens_routes import explain_requested
 from .results import prediction_payload
@@ -57,8 +57,9 @@ def predict():
     limits = ImageLimits(current_app.config["MAX_IMAGE_PIXELS"], current_app.config["MAX_IMAGE_SIDE"])
     prepared = service.run_blocking(prepare_bytes, data, limits)
     explain = None
-    if explain_requested(request):
-        explain = partial(service.explainer.explain, picture=picture_for(data, limits))
+    if explain_requested(request) and not prepared.blank:
+        naive_x = service.run_blocking(naive_of, picture_for(data, limits))
+        explain = partial(service.explainer.explain, naive_x=naive_x)
     try:
         payload = answer_one(service.scheduler, prepared, timeout=current_app.config["PREDICT_TIMEOUT_S"],
                              explain=explain)

@@ -16,7 +16,7 @@ from realtime.pipeline.naive import naive_input
 from realtime.pipeline.occlusion import attribution, log_margin, occluded, patch_corners
 from realtime.pipeline.preprocess import Prepared
 from realtime.pipeline.strokes import render_pad
-from realtime.serving.explain import Explainer
+from realtime.serving.explain import Explainer, naive_of
 from realtime.serving.layers import layer_payload, stage_of
 
 
@@ -84,7 +84,7 @@ def test_attribution_is_neutral_off_the_ink_and_follows_the_drops():
 
 def test_evidence_shows_which_ink_argues_for_the_top_digit_and_which_for_the_runner_up():
     x = two_bars()
-    answer = Explainer(left_says_one).explain({"digit": 1}, Prepared(x, False), picture=None)
+    answer = Explainer(left_says_one).explain({"digit": 1}, Prepared(x, False))
     evidence = answer["evidence"]
     assert (evidence["digit"], evidence["versus"]) == (1, 7)
     rgba = decode(evidence["map"])
@@ -96,7 +96,7 @@ def test_evidence_shows_which_ink_argues_for_the_top_digit_and_which_for_the_run
     values = decode_diverging(rgba, evidence["scale"]["limit"])
     assert values[4:24, 6:9].sum() > abs(values[4:24, 19:22].sum())  # the left argues more strongly
     assert evidence["scale"]["for_digit"] > 0.5 > evidence["scale"]["for_versus"] > 0
-    assert "naive" not in answer  # no picture given: nothing to resize
+    assert "naive" not in answer  # no plain-resize view given: none in the answer
 
 
 def test_a_blank_answer_is_not_explained():
@@ -113,7 +113,7 @@ def test_the_plain_resize_view_comes_with_the_evidence_from_the_same_model():
         return left_says_one(batch)
 
     picture = Image.fromarray(np.where(two_bars() > 0, 0, 255).astype(np.uint8))  # dark ink on white
-    answer = Explainer(model).explain({"digit": 1}, Prepared(x, False), picture=lambda: picture)
+    answer = Explainer(model).explain({"digit": 1}, Prepared(x, False), naive_of(lambda: picture))
     naive = answer["naive"]
     assert naive["digit"] == 1 and 0 < naive["confidence"] <= 1 and len(naive["probabilities"]) == 10
     assert decode(naive["input28"]).shape == (28, 28)
@@ -124,7 +124,9 @@ def test_a_failing_picture_costs_the_naive_view_only():
     def broken():
         raise OSError("gone")
 
-    answer = Explainer(left_says_one).explain({"digit": 1}, Prepared(two_bars(), False), picture=broken)
+    naive_x = naive_of(broken)
+    assert naive_x is None
+    answer = Explainer(left_says_one).explain({"digit": 1}, Prepared(two_bars(), False), naive_x)
     assert "evidence" in answer and "naive" not in answer
 
 
