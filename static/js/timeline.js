@@ -6,6 +6,7 @@ const WIDTH = 300;
 const HEIGHT = 90;
 const MAX_FRAMES = 240;   // a longer drawing keeps every other frame: the shape of the story stays
 const MAX_LINES = 4;
+const LABEL_GAP = 14;     // SVG units between two end labels
 const STEADY = 2;         // a reading must hold this many frames to count as a stage of the story
 const REPLAY_MS = 90;
 // Okabe-Ito colours: told apart with every common colour-vision type, and each line is labelled.
@@ -35,6 +36,24 @@ export function summaryOf(tops) {
   if (stages.length === 1) return `Read as a ${stages[0]} all along (${frames}).`;
   const earlier = stages.slice(0, -1).map((d) => `a ${d}`).join(", then ");
   return `Looked like ${earlier}, became a ${stages[stages.length - 1]} (${frames}).`;
+}
+
+/** Label baselines moved apart (at least LABEL_GAP) so that lines ending together keep readable labels. */
+export function spreadLabels(wanted, top = 12, bottom = HEIGHT - 2) {
+  const order = wanted.map((v, i) => [v, i]).sort((a, b) => a[0] - b[0]);
+  const placed = new Array(wanted.length);
+  let next = top;
+  for (const [v, i] of order) {
+    placed[i] = Math.max(v, next);
+    next = placed[i] + LABEL_GAP;
+  }
+  // Pushed past the bottom: shift the lowest ones back up, keeping the gaps.
+  let limit = bottom;
+  for (const [, i] of order.reverse()) {
+    placed[i] = Math.min(placed[i], limit);
+    limit = placed[i] - LABEL_GAP;
+  }
+  return placed;
 }
 
 export class Timeline {
@@ -113,7 +132,9 @@ export class Timeline {
       line.setAttribute("y2", String(y(level)));
       nodes.push(line);
     }
-    this.digitsToDraw().forEach((digit, rank) => {
+    const digits = this.digitsToDraw();
+    const labelY = spreadLabels(digits.map((d) => y(this.frames[count - 1].probabilities[d] ?? 0) + 5));
+    digits.forEach((digit, rank) => {
       const colour = COLOURS[rank % COLOURS.length];
       const points = this.frames.map((f, i) => `${x(i).toFixed(1)},${y(f.probabilities[digit] ?? 0).toFixed(1)}`);
       const path = document.createElementNS(SVG, "polyline");
@@ -122,9 +143,8 @@ export class Timeline {
       path.setAttribute("stroke", colour);
       path.dataset.digit = String(digit);
       const label = document.createElementNS(SVG, "text");
-      const end = this.frames[count - 1].probabilities[digit] ?? 0;
       label.setAttribute("x", String(WIDTH - 24));
-      label.setAttribute("y", String(Math.min(HEIGHT - 2, Math.max(12, y(end) + 5))));
+      label.setAttribute("y", String(labelY[rank]));
       label.setAttribute("fill", colour);
       label.setAttribute("class", "timeline-label");
       label.textContent = String(digit);

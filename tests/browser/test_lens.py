@@ -163,3 +163,24 @@ def test_the_lens_on_a_phone(browser: Browser, base_url: str, problems) -> None:
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, testid
     finally:
         context.close()
+
+
+def test_the_timelines_story_and_labels(page: Page, base_url: str) -> None:
+    """The pure parts of timeline.js, run in the page: the story leaves out flickers, labels keep apart."""
+    open_page(page, base_url, live=False)
+    result = page.evaluate("""async () => {
+        const t = await import('/static/js/timeline.js');
+        return {
+            story: t.storyOf([1, 1, 1, 4, 7, 7, 7]),
+            last: t.storyOf([7, 7, 1]),
+            steady: t.summaryOf([3, 3, 3]),
+            became: t.summaryOf([1, 1, 7, 7]),
+            labels: t.spreadLabels([80, 80, 10]),
+        };
+    }""")
+    assert result["story"] == [1, 7]  # one frame of 4 is a flicker, not a stage
+    assert result["last"] == [7, 1]  # the final reading always counts
+    assert result["steady"] == "Read as a 3 all along (3 frames)."
+    assert result["became"] == "Looked like a 1, became a 7 (4 frames)."
+    first, second, third = result["labels"]
+    assert third == 12 and abs(first - second) >= 14 and max(first, second) <= 88
