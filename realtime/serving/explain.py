@@ -80,18 +80,23 @@ class Explainer:
         extra = [naive_x[None]] if naive_x is not None else []
         batch = np.concatenate([prepared.x[None], *extra, occluded(prepared.x, corners, self.patch)])
         probabilities = self.predict(batch)
-        answer = {**payload, "evidence": self.evidence(prepared.x, probabilities[0], corners,
-                                                      probabilities[1 + len(extra):])}
+        # The answer's own top two name the digits (a near tie must not flip between the answer and
+        # its evidence); the margins all come from this one batch, so they compare like with like.
+        top = payload.get("top3") or []
+        if len(top) >= 2:
+            digit, versus = int(top[0]["digit"]), int(top[1]["digit"])
+        else:
+            digit, versus = (int(d) for d in np.argsort(-probabilities[0], kind="stable")[:2])
+        answer = {**payload, "evidence": self.evidence(prepared.x, digit, versus, probabilities[0],
+                                                      corners, probabilities[1 + len(extra):])}
         if naive_x is not None:
             answer["naive"] = naive_payload(naive_x, probabilities[1])
         answer["explain_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return answer
 
-    def evidence(self, x: np.ndarray, probabilities: np.ndarray, corners: np.ndarray,
+    def evidence(self, x: np.ndarray, digit: int, versus: int, probabilities: np.ndarray, corners: np.ndarray,
                  occluded_probabilities: np.ndarray) -> dict:
-        """The `evidence` object: top digit, runner-up and the signed map as an RGBA PNG."""
-        order = np.argsort(-np.asarray(probabilities))
-        digit, versus = int(order[0]), int(order[1])
+        """The `evidence` object: `digit` against `versus`, the signed map as an RGBA PNG."""
         margin = float(log_margin(probabilities, digit, versus))
         drops = margin - log_margin(occluded_probabilities, digit, versus)
         values = attribution(x, corners, self.patch, drops)

@@ -6,6 +6,7 @@ const WIDTH = 300;
 const HEIGHT = 90;
 const MAX_FRAMES = 240;   // a longer drawing keeps every other frame: the shape of the story stays
 const MAX_LINES = 4;
+const SAME = 1e-4;        // probabilities closer than this are the same reading (one model, other batch)
 const LABEL_GAP = 14;     // SVG units between two end labels
 const STEADY = 2;         // a reading must hold this many frames to count as a stage of the story
 const REPLAY_MS = 90;
@@ -77,7 +78,7 @@ export class Timeline {
     const probabilities = payload.probabilities || [];
     const last = this.frames[this.frames.length - 1];
     // The explained answer repeats the final frame's reading: one frame, not two.
-    if (last && last.probabilities.every((p, d) => p === probabilities[d])) return;
+    if (last && last.probabilities.every((p, d) => Math.abs(p - (probabilities[d] ?? 0)) < SAME)) return;
     this.stop();
     this.frames.push({ probabilities, digit: payload.digit, input28: payload.input28 });
     if (this.frames.length > MAX_FRAMES) this.frames = this.frames.filter((_, i) => i % 2 === 0);

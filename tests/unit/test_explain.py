@@ -222,3 +222,10 @@ def test_the_tutorials_picture_of_a_drawing_is_the_whole_pad_and_of_bytes_the_pi
     buffer = io.BytesIO()
     Image.new("RGB", (40, 30), (255, 255, 255)).save(buffer, "PNG")
     assert picture_for(buffer.getvalue(), ImageLimits())().size == (40, 30)
+
+
+def test_the_evidence_names_the_answers_own_top_two_digits():
+    """In a near tie the explanation's model call could rank them the other way; the answer's ranking wins."""
+    top3 = [{"digit": 7, "probability": 0.5001}, {"digit": 1, "probability": 0.4999}, {"digit": 0, "probability": 0}]
+    answer = Explainer(left_says_one).explain({"digit": 7, "top3": top3}, Prepared(two_bars(), False))
+    assert (answer["evidence"]["digit"], answer["evidence"]["versus"]) == (7, 1)
