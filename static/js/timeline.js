@@ -110,7 +110,7 @@ export class Timeline {
     const lastFrame = this.frames[this.frames.length - 1];
     const wanted = new Set(this.frames.map((f) => f.digit));
     const ranked = lastFrame.probabilities.map((p, d) => [p, d]).sort((a, b) => b[0] - a[0]);
-    wanted.add(ranked[1][1]); // the final runner-up, the digit the evidence argues against
+    if (ranked.length > 1) wanted.add(ranked[1][1]); // the final runner-up, which the evidence argues against
     return [...wanted]
       .sort((a, b) => lastFrame.probabilities[b] - lastFrame.probabilities[a])
       .slice(0, MAX_LINES);
