@@ -12,7 +12,6 @@ const STEADY = 2;         // a reading must hold this many frames to count as a 
 const REPLAY_MS = 90;
 // Okabe-Ito colours: told apart with every common colour-vision type, and each line is labelled.
 const COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#D55E00"];
-const SVG = "http://www.w3.org/2000/svg";
 
 /** Stages of the reading: top digits in order, brief flickers left out (the last always counts). */
 export function storyOf(tops) {
@@ -74,6 +73,11 @@ export class Timeline {
     this.clear();
   }
 
+  /** A new element in the chart's own (SVG) namespace. */
+  make(tag) {
+    return document.createElementNS(this.svg.namespaceURI, tag);
+  }
+
   add(payload) {
     const probabilities = payload.probabilities || [];
     const last = this.frames[this.frames.length - 1];
@@ -125,7 +129,7 @@ export class Timeline {
     const y = (p) => 4 + (1 - p) * (HEIGHT - 8);
     const nodes = [];
     for (const level of [0, 0.5, 1]) {
-      const line = document.createElementNS(SVG, "line");
+      const line = this.make("line");
       line.setAttribute("class", "timeline-grid");
       line.setAttribute("x1", "0");
       line.setAttribute("x2", String(WIDTH - 30));
@@ -138,12 +142,12 @@ export class Timeline {
     digits.forEach((digit, rank) => {
       const colour = COLOURS[rank % COLOURS.length];
       const points = this.frames.map((f, i) => `${x(i).toFixed(1)},${y(f.probabilities[digit] ?? 0).toFixed(1)}`);
-      const path = document.createElementNS(SVG, "polyline");
+      const path = this.make("polyline");
       path.setAttribute("points", points.join(" "));
       path.setAttribute("class", "timeline-line");
       path.setAttribute("stroke", colour);
       path.dataset.digit = String(digit);
-      const label = document.createElementNS(SVG, "text");
+      const label = this.make("text");
       label.setAttribute("x", String(WIDTH - 24));
       label.setAttribute("y", String(labelY[rank]));
       label.setAttribute("fill", colour);
@@ -151,7 +155,7 @@ export class Timeline {
       label.textContent = String(digit);
       nodes.push(path, label);
     });
-    this.cursor = document.createElementNS(SVG, "line");
+    this.cursor = this.make("line");
     this.cursor.setAttribute("class", "timeline-cursor");
     this.cursor.setAttribute("y1", "0");
     this.cursor.setAttribute("y2", String(HEIGHT));
