@@ -90,25 +90,24 @@ export class Live {
     const version = this.pad.version;
     // A finished drawing goes out once with `explain` (the teaching lens), never a frame while drawing.
     const explain = !this.pad.drawing && this.explainedVersion !== version;
-    if (version === this.sentVersion) {
-      // Nothing changed since the last frame. If its answer is already on screen and the
-      // stroke just ended, that answer is the final one: say so (it was shown as "live").
-      if (!this.pad.drawing && this.shown && !this.shown.final && this.shown.version === version) {
-        this.shown.final = true;
-        this.handlers.onPrediction(this.shown.payload, { final: true, source: this.shown.source });
-      }
-      if (!explain) return;
+    const unchanged = version === this.sentVersion;
+    if (unchanged && !explain) {
+      this.markFinal(version);
+      return;
     }
     if (this.pad.isEmpty) {
       this.sentVersion = version;
       return;
     }
     this.busy = true;
-    const blob = await snapshotPng(this.pad.strokes);
+    // The frame is numbered before the encoding's await: whoever sees the answer marked final
+    // below also sees this frame as sent.
     const seq = ++this.seq;
     this.sentVersion = version;
     if (explain) this.explainedVersion = version;
     this.versions.set(seq, version);
+    if (unchanged) this.markFinal(version); // the same ink, sent again only to be explained
+    const blob = await snapshotPng(this.pad.strokes);
     if (live && this.connected) {
       this.inFlightSeq = seq;
       this.timer = setTimeout(() => this.release(seq), ANSWER_TIMEOUT_MS);
@@ -121,6 +120,17 @@ export class Live {
     if (result.ok) this.deliver({ ...result.payload, seq }, "fallback");
     else if (seq >= this.discardBelow) this.handlers.onError(result.message);
     this.pump();
+  }
+
+  /**
+   * Nothing changed since the last frame. If its answer is already on screen and the stroke
+   * just ended, that answer is the final one: say so (it was shown as "live").
+   */
+  markFinal(version) {
+    if (!this.pad.drawing && this.shown && !this.shown.final && this.shown.version === version) {
+      this.shown.final = true;
+      this.handlers.onPrediction(this.shown.payload, { final: true, source: this.shown.source });
+    }
   }
 
   release(seq) {
