@@ -22,16 +22,15 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from realtime.paths import KERAS_MODEL
+from realtime.pipeline.naive import naive_input
 
 
 def preprocess(data: bytes) -> np.ndarray:
     """Tutorial preprocessing: grayscale, squash to 28x28, invert (MNIST is white on black)."""
-    image = Image.open(io.BytesIO(data)).convert("L").resize((28, 28))
-    image = ImageOps.invert(image)
-    return (np.asarray(image, np.float32) / 255.0).reshape(1, 28, 28, 1)
+    return naive_input(Image.open(io.BytesIO(data))).reshape(1, 28, 28, 1)
 
 
 def answer(probabilities: np.ndarray) -> dict:

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
 def merge(previous: dict, current: dict, phases: list[str]) -> dict:
     """The previous result with this run's phases replaced (cold starts pooled); meta says what merged."""
     merged = dict(previous)
-    sections = {"micro": ("inference", "preprocessing"), "http": ("http",), "socketio": ("socketio",),
+    sections = {"micro": ("inference", "preprocessing", "explain"), "http": ("http",), "socketio": ("socketio",),
                 "closed_loop": ("socketio_closed_loop",), "soak": ("soak",)}
     for phase in phases:
         for key in sections[phase]:
@@ -202,7 +202,7 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
                 + (" (in the background: --quick)" if settings["mode"] == "quick" else ""))
             micro_job = start_micro(settings)
             if settings["mode"] != "quick":  # a measurement runs alone; a smoke run overlaps to save time
-                result["inference"], result["preprocessing"] = finish_micro(micro_job)
+                result["inference"], result["preprocessing"], result["explain"] = finish_micro(micro_job)
                 micro_job = None
         if settings["mode"] == "quick" and not settings["restart"] and \
                 {"http", "socketio"} & set(settings["phases"]):
@@ -216,7 +216,7 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
         if "soak" in settings["phases"]:
             result["soak"] = run_soak(settings, pool)
         if micro_job is not None:
-            result["inference"], result["preprocessing"] = finish_micro(micro_job)
+            result["inference"], result["preprocessing"], result["explain"] = finish_micro(micro_job)
             micro_job = None
     finally:
         pool.close()
@@ -289,7 +289,7 @@ def start_micro(settings: dict) -> subprocess.Popen:
                             text=True, start_new_session=True)
 
 
-def finish_micro(job: subprocess.Popen, timeout: float = 900) -> tuple[dict, dict]:
+def finish_micro(job: subprocess.Popen, timeout: float = 900) -> tuple[dict, dict, dict]:
     try:
         stdout, stderr = job.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -299,7 +299,7 @@ def finish_micro(job: subprocess.Popen, timeout: float = 900) -> tuple[dict, dic
     if job.returncode != 0:
         raise RuntimeError(f"micro-benchmarks failed:\n{stderr[-3000:]}")
     micro = json.loads(stdout.strip().splitlines()[-1])
-    return micro["inference"], micro["preprocessing"]
+    return micro["inference"], micro["preprocessing"], micro["explain"]
 
 
 def run_http(settings: dict, pool: ServerPool) -> dict:

@@ -1,4 +1,4 @@
-"""In-process micro-benchmarks: model call and preprocessing.
+"""In-process micro-benchmarks: model call, preprocessing and the teaching lens.
 
 Runs in its own process (`python -m bench.micro --model PATH`) so that TensorFlow never
 loads into the harness, and prints one JSON object on its last line of stdout.
@@ -81,12 +81,64 @@ def preprocessing(repeats: int) -> dict:
     return out
 
 
+def cpu_ms(fn: Callable[[], object], repeats: int) -> float:
+    """Mean CPU time of the process (every thread) per call, in milliseconds."""
+    started = time.process_time()
+    for _ in range(repeats):
+        fn()
+    return round((time.process_time() - started) * 1000 / repeats, 3)
+
+
+def explain(model_path: str, repeats: int) -> dict:
+    """The teaching lens's server time for one finished drawing: the evidence map alone, with the
+    plain-resize view (as served: one batch), and the feature maps of every convolution (budgets:
+    25 ms and 50 ms on 2 cores)."""
+    import numpy as np
+
+    from bench import images
+    from realtime.pipeline.imaging import ImageLimits
+    from realtime.pipeline.occlusion import patch_corners
+    from realtime.pipeline.preprocess import prepare_bytes
+    from realtime.serving.config import DEFAULTS
+    from realtime.serving.explain import Explainer, naive_of, picture_of_bytes
+    from realtime.serving.layers import LayerTaps
+    from realtime.serving.predictor import Predictor
+
+    predictor = Predictor.from_file(model_path, threads=DEFAULTS["INFERENCE_THREADS"])
+    predictor.warm_up()
+    explainer = Explainer(predictor, DEFAULTS["EXPLAIN_PATCH"], DEFAULTS["EXPLAIN_STRIDE"])
+    taps = LayerTaps(predictor.flatbuffer)
+    few = max(20, repeats // 5)
+    out: dict[str, dict] = {"evidence": {}, "evidence_and_naive": {}, "layers": {}, "occluded_images": {}}
+    for digit in (0, 1, 4, 7):
+        data = images.snapshot_png(digit)
+        prepared = prepare_bytes(data)
+        payload = {"digit": int(np.argmax(predictor(prepared.x[None])[0]))}
+        picture = picture_of_bytes(images.canvas_png(digit), ImageLimits())
+        name = f"digit{digit}"
+        out["occluded_images"][name] = len(patch_corners(prepared.x, explainer.patch, explainer.stride))
+        out["evidence"][name] = timed(lambda p=prepared, a=payload: explainer.explain(a, p, None), few)
+        out["evidence_and_naive"][name] = timed(
+            lambda p=prepared, a=payload, c=picture: explainer.explain(a, p, naive_of(c)), few)
+        out["layers"][name] = timed(lambda p=prepared: taps.payload(p.x, DEFAULTS["LAYER_MAPS_SHOWN"]), few)
+        # CPU time (all threads) per call: what a loaded machine's wall-clock figures hide.
+        out["evidence"][name]["cpu_ms"] = cpu_ms(lambda p=prepared, a=payload: explainer.explain(a, p), few)
+        out["layers"][name]["cpu_ms"] = cpu_ms(lambda p=prepared: taps.payload(p.x, DEFAULTS["LAYER_MAPS_SHOWN"]), few)
+    out["budget_ms"] = {"evidence": 25, "layers": 50}
+    out["cpu_count"] = os.cpu_count()
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="model-call and preprocessing micro-benchmarks")
+    parser = argparse.ArgumentParser(description="model-call, preprocessing and teaching-lens micro-benchmarks")
     parser.add_argument("--model", required=True)
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--only", choices=("inference", "preprocessing", "explain"), default=None)
     args = parser.parse_args(argv)
-    result = {"inference": inference(args.model, args.repeats), "preprocessing": preprocessing(args.repeats)}
+    sections = {"inference": lambda: inference(args.model, args.repeats),
+                "preprocessing": lambda: preprocessing(args.repeats),
+                "explain": lambda: explain(args.model, args.repeats)}
+    result = {name: run() for name, run in sections.items() if args.only in (None, name)}
     sys.stdout.write(json.dumps(result) + "\n")
 
 

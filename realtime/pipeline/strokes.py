@@ -91,3 +91,31 @@ def prepare_strokes(strokes: Strokes, size: tuple[float, float]) -> Prepared:
     """Strokes in pad coordinates to the 28x28 model input (blank for no ink or a lone dot)."""
     ink = strokes_to_ink(strokes, size)
     return blank_input() if ink is None else normalize_ink(ink)
+
+
+# The page's pen is 1/16 of the pad's side (static/js/strokes.js STROKE_WIDTH).
+PAD_PEN_SHARE = 1 / 16
+RENDER_MAX_SIDE = 560  # a larger pad is drawn at this size: the tutorials squash it to 28x28 anyway
+
+
+def render_pad(strokes: Strokes, size: tuple[float, float], max_side: int = RENDER_MAX_SIDE) -> Image.Image:
+    """The whole pad as the page shows it, dark ink on white with the page's pen (mode "L").
+
+    This is the picture a tutorial's server gets from `canvas.toDataURL()`: the lens shows what
+    their plain resize makes of it. Unlike `strokes_to_ink`, nothing is cropped or rescaled to
+    the digit. Drawn at the pad's size, or scaled down so its long side is `max_side`.
+    """
+    width, height = size
+    scale = min(1.0, max_side / max(width, height))
+    canvas = (max(1, round(width * scale)), max(1, round(height * scale)))
+    image = Image.new("L", canvas, 255)
+    draw = ImageDraw.Draw(image)
+    pen = PAD_PEN_SHARE * min(width, height) * scale
+    radius = pen / 2
+    for stroke in strokes:
+        path = [(x * scale, y * scale) for x, y in stroke]
+        if len(path) > 1:
+            draw.line(path, fill=0, width=max(1, round(pen)), joint="curve")
+        for x, y in path if len(path) < 3 else (path[0], path[-1]):  # round caps, and a tap's dot
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=0)
+    return image

@@ -15,8 +15,10 @@ from werkzeug.exceptions import HTTPException
 from ..paths import MODEL_CARD, STATIC_DIR, TEMPLATES_DIR, file_sha256
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
-from . import events, routes
+from . import events, lens_routes, routes
 from .config import DEFAULTS, from_environment
+from .explain import Explainer
+from .layers import LayerTaps
 from .predictor import Predictor
 from .prep_pool import PreparePool
 from .runtime import blocking_runner
@@ -37,6 +39,8 @@ class DigitService:
     scheduler: InferenceScheduler
     model_info: dict[str, Any]
     run_blocking: Any
+    explainer: Explainer | None = None  # the teaching lens: evidence and plain-resize view
+    layers: LayerTaps | None = None  # the teaching lens: feature maps, built on first use
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -73,10 +77,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         fresh_s=app.config["FRESH_MS"] / 1000, turn_wait_s=app.config["TURN_WAIT_MS"] / 1000,
         on_stop=preparer.close)
     scheduler.start()
-    app.extensions["digits"] = DigitService(scheduler, describe_model(model_path), run_blocking)
+    explainer = Explainer(predictor, app.config["EXPLAIN_PATCH"], app.config["EXPLAIN_STRIDE"])
+    app.extensions["digits"] = DigitService(scheduler, describe_model(model_path), run_blocking,
+                                            explainer, LayerTaps(predictor.flatbuffer))
 
     app.register_blueprint(routes.bp)
-    events.register(socketio, scheduler, app.config["MAX_FRAME_BYTES"])
+    app.register_blueprint(lens_routes.bp)
+    events.register(socketio, scheduler, app.config["MAX_FRAME_BYTES"], explainer, limits, run_blocking)
     _register_error_handlers(app)
     _register_security_headers(app)
     return app

@@ -45,11 +45,18 @@ DEFAULTS: dict[str, Any] = {
     "INFERENCE_THREADS": 0,
     # How long an HTTP request waits for its prediction before a 503.
     "PREDICT_TIMEOUT_S": 30.0,
+    # The teaching lens (docs/lens.md, with its measured cost). Evidence maps erase EXPLAIN_PATCH-pixel
+    # squares every EXPLAIN_STRIDE pixels of the 28x28, only those holding ink (with 4 and 2, usually
+    # one batch of 64); the look inside shows each convolution's LAYER_MAPS_SHOWN most active maps.
+    "EXPLAIN_PATCH": 4,
+    "EXPLAIN_STRIDE": 2,
+    "LAYER_MAPS_SHOWN": 16,
 }
 
 _TYPES = {"PORT": int, "MAX_CONTENT_LENGTH": int, "MAX_IMAGE_PIXELS": int, "MAX_IMAGE_SIDE": int,
           "MAX_FRAME_BYTES": int, "SOCKET_MAX_MESSAGE_BYTES": int, "BATCH_MAX": int,
           "INFERENCE_THREADS": int, "PREPROCESS_PROCESSES": int,
+          "EXPLAIN_PATCH": int, "EXPLAIN_STRIDE": int, "LAYER_MAPS_SHOWN": int,
           "BATCH_WAIT_MS": float, "FRESH_MS": float, "TURN_WAIT_MS": float, "PREDICT_TIMEOUT_S": float}
 ENV_PREFIX = "DIGITS_"
 

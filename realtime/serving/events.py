@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from flask import request
 from flask_socketio import SocketIO
 
 from ..pipeline.errors import InputError
+from ..pipeline.imaging import ImageLimits
+from .explain import Explainer, naive_of, picture_for
 from .inputs import snapshot_from_message
 from .scheduler import InferenceScheduler, Job
 
@@ -33,7 +38,9 @@ class ReadLimits:
         self._buckets.pop(sid, None)
 
 
-def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes: int) -> None:
+def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes: int,
+             explainer: Explainer | None = None, limits: ImageLimits | None = None,
+             run_blocking: Callable[..., Any] = lambda fn, *args: fn(*args)) -> None:
     reader_limits = ReadLimits()
 
     def answer(sid: str, seq: int):
@@ -55,7 +62,12 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
             socketio.emit("prediction_error", {"seq": seq if valid else None, "error": error.to_dict()}, to=sid)
             socketio.sleep(reader_limits.delay(sid))
             return
-        scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq)))
+        explain = None
+        if explainer is not None and message.get("explain") is True:  # finished drawings only, never live frames
+            # This client's reader waits for its own picture's plain resize (backpressure), the loop does not.
+            naive_x = run_blocking(naive_of, picture_for(image, limits or ImageLimits()))
+            explain = partial(explainer.explain, naive_x=naive_x)
+        scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq), explain=explain))
         # A green thread reading a socket that always has data never yields; give the loop back
         # after every frame, and read a client that floods no faster than READ_RATE frames a
         # second (its surplus waits in its own socket), so it cannot crowd out the others.

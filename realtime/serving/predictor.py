@@ -68,6 +68,11 @@ class Predictor:
         parts = [self._padded_call(batch[start:start + largest]) for start in range(0, len(batch), largest)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
 
+    @property
+    def flatbuffer(self) -> bytes:
+        """The model, for another interpreter of it (the teaching lens's layer taps)."""
+        return self._flatbuffer
+
     def _padded_call(self, part: np.ndarray) -> np.ndarray:
         count = len(part)
         size = next(size for size in BATCH_SIZES if size >= count)

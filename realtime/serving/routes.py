@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
@@ -11,7 +13,9 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
 from ..pipeline.preprocess import Prepared, prepare_bytes
+from .explain import naive_of, picture_for
 from .inputs import image_from_request
+from .lens_routes import explain_requested
 from .results import prediction_payload
 from .scheduler import InferenceScheduler, Job
 
@@ -52,15 +56,21 @@ def predict():
     data = image_from_request(request)
     limits = ImageLimits(current_app.config["MAX_IMAGE_PIXELS"], current_app.config["MAX_IMAGE_SIDE"])
     prepared = service.run_blocking(prepare_bytes, data, limits)
+    explain = None
+    if explain_requested(request) and not prepared.blank:
+        naive_x = service.run_blocking(naive_of, picture_for(data, limits))
+        explain = partial(service.explainer.explain, naive_x=naive_x)
     try:
-        payload = answer_one(service.scheduler, prepared, timeout=current_app.config["PREDICT_TIMEOUT_S"])
+        payload = answer_one(service.scheduler, prepared, timeout=current_app.config["PREDICT_TIMEOUT_S"],
+                             explain=explain)
     except TimeoutError as exc:
         raise InputError("busy", "The server is too busy to answer now; try again.", 503) from exc
     return jsonify(payload)
 
 
-def answer_one(scheduler: InferenceScheduler, prepared: Prepared, timeout: float) -> dict:
-    """Predict one prepared upload, waiting for the batch it joins."""
+def answer_one(scheduler: InferenceScheduler, prepared: Prepared, timeout: float,
+               explain: Callable[[dict, Prepared], dict] | None = None) -> dict:
+    """Predict one prepared upload, waiting for the batch it joins (and its explanation, if asked)."""
     if prepared.blank:
         return prediction_payload(prepared, None, 0.0)
     done = threading.Event()  # green under eventlet: the answer comes back on the loop
@@ -70,7 +80,7 @@ def answer_one(scheduler: InferenceScheduler, prepared: Prepared, timeout: float
         answer.update(payload=payload, error=error)
         done.set()
 
-    scheduler.submit(Job(key=("http", next(_upload_keys)), deliver=deliver, prepared=prepared))
+    scheduler.submit(Job(key=("http", next(_upload_keys)), deliver=deliver, prepared=prepared, explain=explain))
     if not done.wait(timeout):
         raise TimeoutError("no prediction within the time limit")
     if answer["error"] is not None:

@@ -41,6 +41,9 @@ class Job:
     seq: int | None = None
     image: bytes | None = None  # raw bytes, decoded by the worker only if still the newest
     prepared: Prepared | None = None
+    # Adds the teaching lens's explanation to the answer (`explain.Explainer`), in the worker,
+    # after the rest of the batch has been answered; None for live frames.
+    explain: Callable[[dict, Prepared], dict] | None = None
     submitted: float = field(default_factory=time.perf_counter)
     waiting_since: float | None = None  # when its client's wait for a turn began (set by `submit`)
 
@@ -186,8 +189,20 @@ class InferenceScheduler:
             except Exception:  # never let one bad batch stop the service
                 log.exception("inference batch failed")
                 continue
-            if finished:
-                self._answers.put(finished)
+            explained = [item for item in finished if item[0].explain is not None and item[1] is not None]
+            plain = [item for item in finished if item[0].explain is None or item[1] is None]
+            if plain:
+                self._answers.put(plain)
+            if explained:  # later, so an explanation never delays the batch's other answers
+                self._answers.put([self._explain(job, payload) for job, payload, _ in explained])
+
+    def _explain(self, job: Job, payload: dict) -> tuple[Job, dict, None]:
+        """The answer with its explanation; on failure the plain answer (the lens is extra)."""
+        try:
+            return job, job.explain(payload, job.prepared), None
+        except Exception:
+            log.exception("explanation failed")
+            return job, payload, None
 
     def _take_batch(self) -> list[Job]:
         with self._wakeup:

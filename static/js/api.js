@@ -1,15 +1,28 @@
 // The HTTP API: uploads, the fallback for drawings when the socket is down, model facts.
 
 /**
- * POST an image to /api/predict as multipart field `image`.
+ * POST an image to /api/predict as multipart field `image` (`explain`: add the teaching lens's
+ * evidence, for finished drawings and uploads only).
  * Resolves to {ok: true, payload} or {ok: false, message}; never throws.
  */
-export async function postImage(blob, filename = "drawing.png") {
+export async function postImage(blob, filename = "drawing.png", { explain = false } = {}) {
   const form = new FormData();
   form.append("image", blob, filename);
+  if (explain) form.append("explain", "1");
+  return answerOf(() => fetch("/api/predict", { method: "POST", body: form }));
+}
+
+/** The feature maps of each convolution for a 28x28 model input (a data URL); same result shape. */
+export async function postLayers(input28) {
+  return answerOf(() => fetch("/api/layers", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ input28 }),
+  }));
+}
+
+async function answerOf(send) {
   let response;
   try {
-    response = await fetch("/api/predict", { method: "POST", body: form });
+    response = await send();
   } catch {
     return { ok: false, message: "Could not reach the server. Check the connection and try again." };
   }

@@ -14,7 +14,7 @@ const OFFLINE = "offline – using upload fallback";
 export class Live {
   /**
    * @param pad       the Pad whose ink is predicted
-   * @param handlers  onPrediction(payload, {final, source}), onError(message),
+   * @param handlers  onPrediction(payload, {final, source, repeat}), onError(message),
    *                  onStatus(state, text) with state "connecting" | "live" | "offline"
    */
   constructor(pad, handlers) {
@@ -24,6 +24,7 @@ export class Live {
     this.shownSeq = 0;       // newest answer shown: older ones are stale
     this.discardBelow = 0;   // answers to requests made before a clear are dropped
     this.sentVersion = -1;   // pad.version of the newest frame sent
+    this.explainedVersion = -1; // pad.version of the newest frame sent with `explain` (the lens)
     this.versions = new Map(); // seq -> pad.version it pictured
     this.shown = null;       // {payload, version, final, source} of the answer on screen
     this.busy = false;       // a frame is being encoded or is in flight
@@ -75,6 +76,7 @@ export class Live {
     if (this.inFlightSeq !== null) {
       // That frame's answer will not come: let the fallback send the same ink again.
       this.sentVersion = -1;
+      this.explainedVersion = -1;
       this.release(this.inFlightSeq);
     }
   }
@@ -86,13 +88,11 @@ export class Live {
     // Offline, one request per finished stroke: a POST per move would flood the server.
     if (!live && this.pad.drawing) return;
     const version = this.pad.version;
-    if (version === this.sentVersion) {
-      // Nothing changed since the last frame. If its answer is already on screen and the
-      // stroke just ended, that answer is the final one: say so (it was shown as "live").
-      if (!this.pad.drawing && this.shown && !this.shown.final && this.shown.version === version) {
-        this.shown.final = true;
-        this.handlers.onPrediction(this.shown.payload, { final: true, source: this.shown.source });
-      }
+    // A finished drawing goes out once with `explain` (the teaching lens), never a frame while drawing.
+    const explain = !this.pad.drawing && this.explainedVersion !== version;
+    const unchanged = version === this.sentVersion;
+    if (unchanged && !explain) {
+      this.markFinal(version);
       return;
     }
     if (this.pad.isEmpty) {
@@ -100,21 +100,37 @@ export class Live {
       return;
     }
     this.busy = true;
-    const blob = await snapshotPng(this.pad.strokes);
+    // The frame is numbered before the encoding's await: whoever sees the answer marked final
+    // below also sees this frame as sent.
     const seq = ++this.seq;
     this.sentVersion = version;
+    if (explain) this.explainedVersion = version;
     this.versions.set(seq, version);
+    if (unchanged) this.markFinal(version); // the same ink, sent again only to be explained
+    const blob = await snapshotPng(this.pad.strokes);
     if (live && this.connected) {
       this.inFlightSeq = seq;
       this.timer = setTimeout(() => this.release(seq), ANSWER_TIMEOUT_MS);
-      this.socket.emit("snapshot", { seq, image: await blob.arrayBuffer() });
+      const image = await blob.arrayBuffer();
+      this.socket.emit("snapshot", explain ? { seq, image, explain: true } : { seq, image });
       return;
     }
-    const result = await postImage(blob);
+    const result = await postImage(blob, "drawing.png", { explain });
     this.busy = false;
     if (result.ok) this.deliver({ ...result.payload, seq }, "fallback");
     else if (seq >= this.discardBelow) this.handlers.onError(result.message);
     this.pump();
+  }
+
+  /**
+   * Nothing changed since the last frame. If its answer is already on screen and the stroke
+   * just ended, that answer is the final one: say so (it was shown as "live").
+   */
+  markFinal(version) {
+    if (!this.pad.drawing && this.shown && !this.shown.final && this.shown.version === version) {
+      this.shown.final = true;
+      this.handlers.onPrediction(this.shown.payload, { final: true, source: this.shown.source });
+    }
   }
 
   release(seq) {
@@ -146,8 +162,10 @@ export class Live {
     for (const key of this.versions.keys()) if (key <= seq) this.versions.delete(key);
     // Final: the answer pictures the ink as it now stands, with no stroke under way.
     const final = source === "upload" || (!this.pad.drawing && version === this.pad.version);
+    // Repeat: the same finished ink answered again (with its explanation): nothing new to announce.
+    const repeat = Boolean(final && this.shown?.final && this.shown.version === version && source !== "upload");
     this.shown = { payload, version, final, source };
-    this.handlers.onPrediction(payload, { final, source });
+    this.handlers.onPrediction(payload, { final, source, repeat });
   }
 
   /** Forget everything asked so far (after a clear): late answers must not come back. */
@@ -161,7 +179,7 @@ export class Live {
   async predictFile(file) {
     this.reset();
     const seq = ++this.seq;
-    const result = await postImage(file, file.name || "upload");
+    const result = await postImage(file, file.name || "upload", { explain: true });
     if (result.ok) this.deliver({ ...result.payload, seq }, "upload");
     else if (seq >= this.discardBelow) this.handlers.onError(result.message);
     return result.ok;

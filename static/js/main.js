@@ -1,5 +1,6 @@
 // Wiring: the pad, the live predictions, the view, uploads, and the page's own controls.
 import { getModel } from "./api.js";
+import { Lens } from "./lens.js";
 import { Live } from "./live.js";
 import { Pad } from "./pad.js";
 import { setupUpload } from "./upload.js";
@@ -10,6 +11,7 @@ const root = document.documentElement;
 
 const pad = new Pad($("pad"));
 const view = new View();
+const lens = new Lens(); // the teaching lens: evidence, plain resize, timeline, layers
 const statusEl = $("status");
 const errorEl = $("error");
 const preview = $("upload-preview");
@@ -18,13 +20,14 @@ const undoButton = $("undo");
 let errorTimer = 0;
 
 const live = new Live(pad, {
-  onPrediction(payload, { final }) {
+  onPrediction(payload, { final, repeat }) {
     hideError();
     view.show(payload);
+    lens.show(payload, { final });
     // Marks an answer to the finished ink (tests wait for it; styles could use it).
     view.digit.dataset.final = String(final);
     // Announce finished drawings and uploads only: a screen reader cannot keep up with frames.
-    if (final) view.announce(payload);
+    if (final && !repeat) view.announce(payload);
   },
   onError: showError,
   onStatus(state, text) {
@@ -72,6 +75,7 @@ pad.addEventListener("change", () => {
   stage.classList.toggle("has-ink", !pad.isEmpty || !preview.hidden);
   if (pad.isEmpty) {
     view.clear();
+    lens.clear();
     live.reset();
   } else {
     live.pump();
@@ -85,6 +89,7 @@ function clearAll() {
   pad.clear();
   stage.classList.remove("has-ink");
   view.clear();
+  lens.clear();
   live.reset();
 }
 
@@ -119,6 +124,7 @@ setupUpload({
     preview.alt = `Uploaded picture ${file.name || ""}`.trim();
     preview.hidden = false;
     stage.classList.add("has-ink");
+    lens.clear();
     await live.predictFile(file);
   },
 });
@@ -169,4 +175,4 @@ getModel().then((model) => {
 }).catch(() => { /* the server-rendered line stays */ });
 
 // For debugging from the console and for tests; not used by the page itself.
-window.digits = { pad, live, view };
+window.digits = { pad, live, view, lens };
