@@ -1,0 +1,301 @@
+"""Class-room rules (pure functions, a fake clock) and both room stores (memory, and a real Redis)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+
+import pytest
+from helpers_redis import redis_server
+from PIL import Image
+
+from realtime.serving.rooms import export
+from realtime.serving.rooms.policy import (
+    CODE_ALPHABET,
+    CODE_LENGTH,
+    Coalescer,
+    RateLimit,
+    add_pairs,
+    clean_name,
+    decide_join,
+    empty_confusion,
+    is_teacher,
+    join_host,
+    new_code,
+    normalize_code,
+    secret_hash,
+    student_id,
+    tally,
+    wall_payload,
+)
+from realtime.serving.rooms.store import MemoryRoomStore, RedisRoomStore
+
+# --- codes, names, secrets -----------------------------------------------------------------
+
+
+def test_codes_are_short_unambiguous_and_avoid_taken_ones():
+    assert not set("0O1IL5S8B") & set(CODE_ALPHABET)
+    rng = random.Random(4)
+    taken = {new_code(lambda _c: False, rng.choice) for _ in range(200)}
+    assert all(len(code) == CODE_LENGTH and set(code) <= set(CODE_ALPHABET) for code in taken)
+    assert len(taken) == 200
+    first = new_code(lambda _c: False, random.Random(1).choice)
+    again = new_code(lambda code: code == first, random.Random(1).choice)
+    assert again != first
+
+
+def test_codes_are_case_insensitive_and_anything_else_is_refused():
+    assert normalize_code(" abc-d7 ") == "ABCD7"
+    for bad in ("", "a/b", "x" * 40, None, 12345, "<script>"):
+        assert normalize_code(bad) is None
+
+
+def test_teacher_secret_is_checked_against_its_hash_only():
+    stored = secret_hash("s3cret")
+    assert stored != "s3cret"
+    assert is_teacher("s3cret", stored)
+    assert not is_teacher("guess", stored)
+    assert not is_teacher(None, stored)
+    assert not is_teacher("", stored)
+
+
+def test_student_ids_are_stable_per_visit_and_not_the_visit_token():
+    visit = "v" * 24
+    assert student_id("ABCDE", visit) == student_id("ABCDE", visit)
+    assert student_id("ABCDE", visit) != student_id("ABCDF", visit)
+    assert visit not in student_id("ABCDE", visit)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("Ada", "Ada"), ("  Ada   Lovelace ", "Ada Lovelace"), ("", "Student 7"), (None, "Student 7"),
+    ("\x00\x1b[31m", "[31m"), ("x" * 100, "x" * 24), (42, "Student 7"),
+])
+def test_names_are_tidied_or_anonymous(raw, expected):
+    assert clean_name(raw, 7) == expected
+
+
+# --- joining --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("room", "expected"), [
+    ({}, ""),
+    ({"exists": False}, "closed"),
+    ({"locked": True}, "locked"),
+    ({"members": 30}, "full"),
+    ({"removed": True}, "removed"),
+    ({"locked": True, "returning": True}, ""),  # a reconnect gets back in
+    ({"members": 30, "returning": True}, ""),
+    ({"removed": True, "returning": True}, "removed"),
+])
+def test_who_may_join(room, expected):
+    facts = {"exists": True, "locked": False, "members": 3, "max_students": 30, "returning": False,
+             "removed": False, **room}
+    decision = decide_join(**facts)
+    assert decision.ok == (expected == "")
+    assert decision.reason == expected
+    assert bool(decision.message) == (expected != "")
+
+
+def test_join_rate_limit_refills_and_charges_unknown_codes_more():
+    limit = RateLimit(rate=1.0, burst=10)
+    assert all(limit.allow("phone", 0.0) for _ in range(10))
+    assert not limit.allow("phone", 0.0)
+    assert limit.allow("laptop", 0.0)  # per address
+    assert limit.allow("phone", 1.0)  # one token back a second
+    assert not limit.allow("phone", 1.5)
+    assert not limit.allow("phone", 4.0, cost=5)  # three tokens is not enough for an unknown code
+    assert limit.allow("phone", 6.0, cost=5)
+
+
+def test_join_rate_limit_memory_is_bounded():
+    limit = RateLimit(rate=1.0, burst=2, max_keys=100)
+    for n in range(1000):
+        limit.allow(n, float(n))
+    assert len(limit._buckets) <= 101
+
+
+# --- the wall's throttle ------------------------------------------------------------------
+
+def test_wall_updates_are_throttled_per_student_latest_wins_and_the_last_is_kept():
+    wall = Coalescer(interval=0.2)
+    assert wall.offer("ada", 1, now=0.0) == 1  # the first goes at once
+    assert wall.offer("bob", 1, now=0.01) == 1  # per student
+    assert wall.offer("ada", 2, now=0.05) is None
+    assert wall.offer("ada", 3, now=0.10) is None  # replaces 2
+    assert wall.next_due() == pytest.approx(0.2)
+    assert wall.due(0.15) == []
+    assert wall.due(0.2) == [("ada", 3)]
+    assert wall.due(10.0) == []
+    assert wall.next_due() is None
+    assert wall.offer("ada", 4, now=0.3) is None  # 0.1 s after the flushed one
+    wall.forget("ada")
+    assert wall.due(10.0) == []
+
+
+def test_sixty_students_drawing_at_30_fps_cost_the_wall_at_most_five_updates_a_second_each():
+    wall, sent = Coalescer(interval=0.2), 0
+    for frame in range(300):  # ten seconds at 30 frames a second
+        now = frame / 30
+        sent += sum(wall.offer(s, frame, now) is not None for s in range(60))
+        sent += len(wall.due(now))
+    sent += len(wall.due(100.0))
+    assert 60 * 10 * 5 * 0.9 <= sent <= 60 * 10 * 5 + 60
+
+
+def test_the_wall_gets_the_answer_without_timings():
+    answer = {"digit": 4, "confidence": 0.9, "top3": [], "probabilities": [0.1] * 10, "blank": False,
+              "input28": "data:image/png;base64,AA", "inference_ms": 0.3, "seq": 9, "evidence": {}}
+    update = wall_payload("s1", answer)
+    assert update["student"] == "s1" and update["digit"] == 4 and update["input28"].startswith("data:")
+    assert "seq" not in update and "inference_ms" not in update and "evidence" not in update
+
+
+# --- challenges -----------------------------------------------------------------------------
+
+def test_a_challenge_counts_each_student_once():
+    result = tally(4, ["a", "b", "c", "d"], {"a": 4, "b": 9, "c": None, "x": 4})
+    assert result.read_as_asked == ["a"]
+    assert result.misread == {"b": 9}
+    assert result.no_answer == ["c", "d"]
+    assert result.answered == 2
+    assert sorted(result.confusion_pairs()) == [(4, 4), (4, 9)]  # "x" left the class: not counted
+    matrix = add_pairs(empty_confusion(), result.confusion_pairs())
+    matrix = add_pairs(matrix, [(4, 9)])
+    assert matrix[4][4] == 1 and matrix[4][9] == 2 and sum(map(sum, matrix)) == 3
+
+
+# --- the join URL ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("host", "bind", "lan", "expected"), [
+    ("192.168.1.20:5000", "0.0.0.0", "192.168.1.20", "192.168.1.20:5000"),  # opened via the LAN address
+    ("127.0.0.1:5000", "0.0.0.0", "192.168.1.20", "192.168.1.20:5000"),  # opened on the laptop itself
+    ("localhost:8080", "0.0.0.0", "10.0.0.5", "10.0.0.5:8080"),
+    ("localhost", "0.0.0.0", "10.0.0.5", "10.0.0.5"),
+    ("[::1]:5000", "::", "10.0.0.5", "10.0.0.5:5000"),
+    ("127.0.0.1:5000", "127.0.0.1", "192.168.1.20", "127.0.0.1:5000"),  # phones cannot reach it anyway
+    ("127.0.0.1:5000", "0.0.0.0", None, "127.0.0.1:5000"),  # no network
+    ("digits.school.example", "0.0.0.0", "10.0.0.5", "digits.school.example"),  # behind a proxy
+])
+def test_join_url_host(host, bind, lan, expected):
+    assert join_host(host, bind, lan) == expected
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+def test_exports_hold_the_matrix():
+    matrix = add_pairs(empty_confusion(), [(4, 4), (4, 9), (7, 1)])
+    rows = list(csv.reader(io.StringIO(export.confusion_csv(matrix))))
+    assert rows[0][0].startswith("asked") and rows[0][1:11] == [str(d) for d in range(10)]
+    assert rows[5][5] == "1" and rows[5][10] == "1" and rows[5][11] == "2" and rows[8][2] == "1"
+    picture = Image.open(io.BytesIO(export.confusion_png(matrix, "ABCDE")))
+    assert picture.format == "PNG" and picture.width > 500
+
+
+# --- the stores -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def redis_url():
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request):
+    if request.param == "memory":
+        yield MemoryRoomStore(idle_s=60)
+        return
+    import redis
+
+    client = redis.Redis.from_url(request.getfixturevalue("redis_url"), decode_responses=True)
+    client.flushdb()
+    yield RedisRoomStore(client, idle_s=60)
+    client.close()
+
+
+def test_store_room_life(store):
+    assert store.create("ABCDE", secret_hash("t"), now=1000.0)
+    assert not store.create("ABCDE", secret_hash("other"), now=1000.0)  # a code is never handed out twice
+    assert store.exists("ABCDE") and not store.exists("ZZZZZ")
+    assert store.count(1000.0) == 1
+    room = store.get("ABCDE")
+    assert is_teacher("t", room.teacher_hash) and room.members == {} and room.challenge is None
+    assert "teacher_hash" not in room.public()
+    for flag in ("locked", "blanked", "names_hidden"):
+        assert store.set_flag("ABCDE", flag, True)
+        assert getattr(store.get("ABCDE"), flag) is True
+    store.close("ABCDE")
+    assert store.get("ABCDE") is None and not store.exists("ABCDE") and store.count(1000.0) == 0
+    assert not store.set_flag("ABCDE", "locked", True)
+
+
+def test_store_join_numbers_names_limits_and_returning(store):
+    store.create("ABCDE", secret_hash("t"), now=0.0)
+    ok, ada = store.join("ABCDE", "s1", "Ada", max_students=2, now=1.0)
+    assert ok.ok and ada.name == "Ada" and ada.number == 1
+    ok, anon = store.join("ABCDE", "s2", "", max_students=2, now=1.0)
+    assert ok.ok and anon.name == "Student 2"
+    refused, none = store.join("ABCDE", "s3", "", max_students=2, now=1.0)
+    assert refused.reason == "full" and none is None
+    store.set_connected("ABCDE", "s2", False)
+    assert [m.student for m in store.get("ABCDE").connected()] == ["s1"]
+    store.set_flag("ABCDE", "locked", True)
+    assert store.join("ABCDE", "s3", "", max_students=2, now=1.0)[0].reason == "locked"
+    back, anon = store.join("ABCDE", "s2", "", max_students=2, now=1.0)  # a reconnect, locked or not
+    assert back.ok and anon.number == 2 and anon.connected
+    assert store.rename("ABCDE", "s2", "  Bo ").name == "Bo"
+    assert store.set_hidden("ABCDE", "s2", True) and store.get("ABCDE").members["s2"].hidden
+    assert store.remove("ABCDE", "s2")
+    assert store.join("ABCDE", "s2", "", max_students=9, now=1.0)[0].reason == "removed"
+    assert store.join("NOPE1", "s9", "", max_students=9, now=1.0)[0].reason == "closed"
+    assert [m.student for m in store.get("ABCDE").connected()] == ["s1"]
+
+
+def test_store_answers_challenge_and_confusion(store):
+    store.create("ABCDE", secret_hash("t"), now=0.0)
+    for student in ("a", "b", "c"):
+        store.join("ABCDE", student, "", max_students=9, now=0.0)
+    assert not store.record_answer("ABCDE", "stranger", {"digit": 4}, now=1.0)  # not a member: nothing kept
+    store.record_answer("ABCDE", "a", {"student": "a", "digit": 9, "blank": False}, now=1.0)
+    assert store.open_challenge("ABCDE", 4)  # answers before the challenge do not count
+    assert store.get("ABCDE").challenge == 4
+    store.record_answer("ABCDE", "a", {"student": "a", "digit": 9, "blank": False}, now=2.0)
+    store.record_answer("ABCDE", "a", {"student": "a", "digit": 4, "blank": False}, now=2.1)  # latest counts
+    store.record_answer("ABCDE", "b", {"student": "b", "digit": 9, "blank": False}, now=2.2)
+    store.record_answer("ABCDE", "c", {"student": "c", "digit": 1, "blank": False}, now=2.3)
+    store.record_answer("ABCDE", "c", {"student": "c", "digit": None, "blank": True}, now=2.4)  # cleared
+    assert store.latest("ABCDE")["a"]["digit"] == 4
+    result = store.close_challenge("ABCDE")
+    assert result.read_as_asked == ["a"] and result.misread == {"b": 9} and result.no_answer == ["c"]
+    assert store.close_challenge("ABCDE") is None  # closing twice counts once
+    room = store.get("ABCDE")
+    assert room.challenge is None and room.result["misread"] == {"b": 9}
+    assert room.confusion[4][4] == 1 and room.confusion[4][9] == 1 and sum(map(sum, room.confusion)) == 2
+    store.open_challenge("ABCDE", 4)
+    store.record_answer("ABCDE", "b", {"student": "b", "digit": 9, "blank": False}, now=3.0)
+    store.close_challenge("ABCDE")
+    assert store.get("ABCDE").confusion[4][9] == 2
+    assert store.reset_confusion("ABCDE")
+    assert store.get("ABCDE").confusion == empty_confusion() and store.get("ABCDE").result is None
+
+
+def test_memory_rooms_are_forgotten_when_idle():
+    store = MemoryRoomStore(idle_s=60)
+    store.create("ABCDE", secret_hash("t"), now=0.0)
+    store.create("FGHJK", secret_hash("t"), now=0.0)
+    store.join("FGHJK", "s", "", max_students=9, now=50.0)  # activity keeps a room alive
+    assert store.count(100.0) == 1
+    assert not store.exists("ABCDE") and store.exists("FGHJK")
+
+
+def test_redis_rooms_expire_when_idle(redis_url):
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    store = RedisRoomStore(client, idle_s=60)
+    store.create("ABCDE", secret_hash("t"), now=0.0)
+    store.join("ABCDE", "s", "", max_students=9, now=0.0)
+    keys = client.keys("digits:room:ABCDE:*")
+    assert keys and all(0 < client.ttl(key) <= 60 for key in keys)  # every part expires
+    assert store.count(30.0) == 1 and store.count(61.0) == 0
+    client.close()
