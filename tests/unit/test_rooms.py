@@ -7,7 +7,6 @@ import io
 import random
 
 import pytest
-from helpers_redis import redis_server
 from PIL import Image
 
 from realtime.serving.rooms import export
@@ -30,6 +29,7 @@ from realtime.serving.rooms.policy import (
     wall_payload,
 )
 from realtime.serving.rooms.store import MemoryRoomStore, RedisRoomStore
+from tests.support.redis_server import redis_server
 
 # --- codes, names, secrets -----------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import free_port
+
+from .servers import free_port
 
 
 @contextmanager
