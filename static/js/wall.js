@@ -309,7 +309,7 @@ function renderMatrix() {
     tr.append(cell("th", String(asked), "row"), ...row.map((count, read) => {
       const td = cell("td", count ? String(count) : "");
       td.dataset.count = String(count);
-      td.className = asked === read ? "hit" : (count ? "miss" : "");
+      td.className = count ? (asked === read ? "hit" : "miss") : "";
       td.dataset.level = String(Math.ceil((count / largest) * 4));
       return td;
     }));
