@@ -199,24 +199,32 @@ def redis_url():
         yield url
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture(params=["memory", "redis"])
 def store(request):
     if request.param == "memory":
-        yield MemoryRoomStore(idle_s=60)
+        yield MemoryRoomStore(idle_s=60, clock=FakeClock())
         return
     import redis
 
     client = redis.Redis.from_url(request.getfixturevalue("redis_url"), decode_responses=True)
     client.flushdb()
-    yield RedisRoomStore(client, idle_s=60)
+    yield RedisRoomStore(client, idle_s=60, clock=FakeClock())
     client.close()
 
 
 def test_store_room_life(store):
-    assert store.create("ABCDE", secret_hash("t"), now=1000.0)
-    assert not store.create("ABCDE", secret_hash("other"), now=1000.0)  # a code is never handed out twice
+    assert store.create("ABCDE", secret_hash("t"))
+    assert not store.create("ABCDE", secret_hash("other"))  # a code is never handed out twice
     assert store.exists("ABCDE") and not store.exists("ZZZZZ")
-    assert store.count(1000.0) == 1
+    assert store.count() == 1
     room = store.get("ABCDE")
     assert is_teacher("t", room.teacher_hash) and room.members == {} and room.challenge is None
     assert "teacher_hash" not in room.public()
@@ -224,45 +232,45 @@ def test_store_room_life(store):
         assert store.set_flag("ABCDE", flag, True)
         assert getattr(store.get("ABCDE"), flag) is True
     store.close("ABCDE")
-    assert store.get("ABCDE") is None and not store.exists("ABCDE") and store.count(1000.0) == 0
+    assert store.get("ABCDE") is None and not store.exists("ABCDE") and store.count() == 0
     assert not store.set_flag("ABCDE", "locked", True)
 
 
 def test_store_join_numbers_names_limits_and_returning(store):
-    store.create("ABCDE", secret_hash("t"), now=0.0)
-    ok, ada = store.join("ABCDE", "s1", "Ada", max_students=2, now=1.0)
+    store.create("ABCDE", secret_hash("t"))
+    ok, ada = store.join("ABCDE", "s1", "Ada", max_students=2)
     assert ok.ok and ada.name == "Ada" and ada.number == 1
-    ok, anon = store.join("ABCDE", "s2", "", max_students=2, now=1.0)
+    ok, anon = store.join("ABCDE", "s2", "", max_students=2)
     assert ok.ok and anon.name == "Student 2"
-    refused, none = store.join("ABCDE", "s3", "", max_students=2, now=1.0)
+    refused, none = store.join("ABCDE", "s3", "", max_students=2)
     assert refused.reason == "full" and none is None
     store.set_connected("ABCDE", "s2", False)
     assert [m.student for m in store.get("ABCDE").connected()] == ["s1"]
     store.set_flag("ABCDE", "locked", True)
-    assert store.join("ABCDE", "s3", "", max_students=2, now=1.0)[0].reason == "locked"
-    back, anon = store.join("ABCDE", "s2", "", max_students=2, now=1.0)  # a reconnect, locked or not
+    assert store.join("ABCDE", "s3", "", max_students=2)[0].reason == "locked"
+    back, anon = store.join("ABCDE", "s2", "", max_students=2)  # a reconnect, locked or not
     assert back.ok and anon.number == 2 and anon.connected
     assert store.rename("ABCDE", "s2", "  Bo ").name == "Bo"
     assert store.set_hidden("ABCDE", "s2", True) and store.get("ABCDE").members["s2"].hidden
     assert store.remove("ABCDE", "s2")
-    assert store.join("ABCDE", "s2", "", max_students=9, now=1.0)[0].reason == "removed"
-    assert store.join("NOPE1", "s9", "", max_students=9, now=1.0)[0].reason == "closed"
+    assert store.join("ABCDE", "s2", "", max_students=9)[0].reason == "removed"
+    assert store.join("NOPE1", "s9", "", max_students=9)[0].reason == "closed"
     assert [m.student for m in store.get("ABCDE").connected()] == ["s1"]
 
 
 def test_store_answers_challenge_and_confusion(store):
-    store.create("ABCDE", secret_hash("t"), now=0.0)
+    store.create("ABCDE", secret_hash("t"))
     for student in ("a", "b", "c"):
-        store.join("ABCDE", student, "", max_students=9, now=0.0)
-    assert not store.record_answer("ABCDE", "stranger", {"digit": 4}, now=1.0)  # not a member: nothing kept
-    store.record_answer("ABCDE", "a", {"student": "a", "digit": 9, "blank": False}, now=1.0)
+        store.join("ABCDE", student, "", max_students=9)
+    assert not store.record_answer("ABCDE", "stranger", {"digit": 4})  # not a member: nothing kept
+    store.record_answer("ABCDE", "a", {"student": "a", "digit": 9, "blank": False})
     assert store.open_challenge("ABCDE", 4)  # answers before the challenge do not count
     assert store.get("ABCDE").challenge == 4
-    store.record_answer("ABCDE", "a", {"student": "a", "digit": 9, "blank": False}, now=2.0)
-    store.record_answer("ABCDE", "a", {"student": "a", "digit": 4, "blank": False}, now=2.1)  # latest counts
-    store.record_answer("ABCDE", "b", {"student": "b", "digit": 9, "blank": False}, now=2.2)
-    store.record_answer("ABCDE", "c", {"student": "c", "digit": 1, "blank": False}, now=2.3)
-    store.record_answer("ABCDE", "c", {"student": "c", "digit": None, "blank": True}, now=2.4)  # cleared
+    store.record_answer("ABCDE", "a", {"student": "a", "digit": 9, "blank": False})
+    store.record_answer("ABCDE", "a", {"student": "a", "digit": 4, "blank": False})  # latest counts
+    store.record_answer("ABCDE", "b", {"student": "b", "digit": 9, "blank": False})
+    store.record_answer("ABCDE", "c", {"student": "c", "digit": 1, "blank": False})
+    store.record_answer("ABCDE", "c", {"student": "c", "digit": None, "blank": True})  # cleared
     assert store.latest("ABCDE")["a"]["digit"] == 4
     result = store.close_challenge("ABCDE")
     assert result.read_as_asked == ["a"] and result.misread == {"b": 9} and result.no_answer == ["c"]
@@ -271,7 +279,7 @@ def test_store_answers_challenge_and_confusion(store):
     assert room.challenge is None and room.result["misread"] == {"b": 9}
     assert room.confusion[4][4] == 1 and room.confusion[4][9] == 1 and sum(map(sum, room.confusion)) == 2
     store.open_challenge("ABCDE", 4)
-    store.record_answer("ABCDE", "b", {"student": "b", "digit": 9, "blank": False}, now=3.0)
+    store.record_answer("ABCDE", "b", {"student": "b", "digit": 9, "blank": False})
     store.close_challenge("ABCDE")
     assert store.get("ABCDE").confusion[4][9] == 2
     assert store.reset_confusion("ABCDE")
@@ -279,12 +287,16 @@ def test_store_answers_challenge_and_confusion(store):
 
 
 def test_memory_rooms_are_forgotten_when_idle():
-    store = MemoryRoomStore(idle_s=60)
-    store.create("ABCDE", secret_hash("t"), now=0.0)
-    store.create("FGHJK", secret_hash("t"), now=0.0)
-    store.join("FGHJK", "s", "", max_students=9, now=50.0)  # activity keeps a room alive
-    assert store.count(100.0) == 1
-    assert not store.exists("ABCDE") and store.exists("FGHJK")
+    clock = FakeClock()
+    store = MemoryRoomStore(idle_s=60, clock=clock)
+    store.create("ABCDE", secret_hash("t"))
+    store.create("FGHJK", secret_hash("t"))
+    clock.now += 50
+    store.join("FGHJK", "s", "", max_students=9)  # activity keeps a room alive
+    clock.now += 50
+    assert store.count() == 1
+    assert not store.exists("ABCDE") and store.get("ABCDE") is None and store.exists("FGHJK")
+    assert not store.record_answer("ABCDE", "s", {"digit": 1})
 
 
 def test_redis_rooms_expire_when_idle(redis_url):
@@ -292,10 +304,16 @@ def test_redis_rooms_expire_when_idle(redis_url):
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.flushdb()
-    store = RedisRoomStore(client, idle_s=60)
-    store.create("ABCDE", secret_hash("t"), now=0.0)
-    store.join("ABCDE", "s", "", max_students=9, now=0.0)
+    clock = FakeClock()
+    store = RedisRoomStore(client, idle_s=60, clock=clock)
+    store.create("ABCDE", secret_hash("t"))
+    store.join("ABCDE", "s", "", max_students=9)
+    client.expire("digits:room:ABCDE:meta", 5)  # as if 55 idle seconds had gone by...
+    store.record_answer("ABCDE", "s", {"digit": 1, "blank": False})  # ...then a student drew
     keys = client.keys("digits:room:ABCDE:*")
-    assert keys and all(0 < client.ttl(key) <= 60 for key in keys)  # every part expires
-    assert store.count(30.0) == 1 and store.count(61.0) == 0
+    assert keys and all(55 < client.ttl(key) <= 60 for key in keys), "drawing is activity: every part lives on"
+    clock.now += 30
+    assert store.count() == 1
+    clock.now += 31
+    assert store.count() == 0
     client.close()

@@ -42,7 +42,7 @@ def setup(app: Flask, socketio: SocketIO) -> Classrooms:
 
     config = app.config
     store = make_store(config["MESSAGE_QUEUE"] or None, config["ROOM_IDLE_S"])
-    feed = WallFeed(store, socketio, 1.0 / config["ROOM_WALL_RATE"], clock=time.monotonic, wall_clock=time.time)
+    feed = WallFeed(store, socketio, 1.0 / config["ROOM_WALL_RATE"], clock=time.monotonic)
     rooms = Classrooms(store, feed, RateLimit(config["ROOM_JOIN_RATE"], config["ROOM_JOIN_BURST"]),
                        config["ROOM_MAX_STUDENTS"], config["ROOM_MAX_ROOMS"])
     app.extensions["rooms"] = rooms

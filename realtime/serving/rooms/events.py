@@ -68,7 +68,7 @@ def register(socketio: SocketIO, rooms: Classrooms) -> Callable[[str], None]:
         if not rooms.joins.allow(client_address(), _now(), 1.0 if known else UNKNOWN_CODE_COST):
             return {"ok": False, "reason": "busy", "message": "Too many tries: wait a minute and try again."}
         student = student_id(code, visit)
-        decision, member = store.join(code, student, message.get("name"), rooms.max_students, _wall_now())
+        decision, member = store.join(code, student, message.get("name"), rooms.max_students)
         if not decision.ok or member is None:
             return {"ok": False, "reason": decision.reason, "message": decision.message}
         feed.left(request.sid)  # a page joins one room at a time
@@ -154,6 +154,3 @@ def register(socketio: SocketIO, rooms: Classrooms) -> Callable[[str], None]:
 def _now() -> float:
     return time.monotonic()
 
-
-def _wall_now() -> float:
-    return time.time()

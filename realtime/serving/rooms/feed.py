@@ -35,9 +35,9 @@ def student_room(code: str, student: str) -> str:
 
 class WallFeed:
     def __init__(self, store: RoomStore, socketio: SocketIO, interval: float,
-                 clock: Callable[[], float], wall_clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float]) -> None:
         self.store, self.socketio = store, socketio
-        self.clock, self.wall_clock = clock, wall_clock
+        self.clock = clock
         self.members: dict[str, tuple[str, str]] = {}  # sid -> (code, student), this process's only
         self.coalescer = Coalescer(interval)
         self._lock = threading.Lock()
@@ -84,7 +84,7 @@ class WallFeed:
     def _send(self, membership: tuple[str, str], payload: dict[str, Any]) -> None:
         code, student = membership
         update = wall_payload(student, payload)
-        if not self.store.record_answer(code, student, update, self.wall_clock()):
+        if not self.store.record_answer(code, student, update):
             # Removed by the teacher, or the room closed (perhaps on another process): stop here.
             self._drop(membership)
             return

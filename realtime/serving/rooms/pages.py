@@ -21,6 +21,7 @@ from .policy import is_teacher, join_host, new_code, normalize_code, secret_hash
 from .store import Room
 
 bp = Blueprint("rooms", __name__)
+START_COST = 10.0
 
 
 def _rooms():
@@ -50,12 +51,15 @@ def _teacher_of(code: str | None) -> Room | bool | None:
 @bp.get("/class")
 def start_class():
     rooms = _rooms()
-    if rooms.store.count(time.time()) >= rooms.max_rooms:
+    # Starting rooms costs the same budget as guessing codes: one browser cannot use up ROOM_MAX_ROOMS.
+    if not rooms.joins.allow(request.remote_addr or "unknown", time.monotonic(), START_COST):
+        return _problem(429, "Too many classes started", "Wait a minute and try again.")
+    if rooms.store.count() >= rooms.max_rooms:
         return _problem(503, "Too many classes", "This server runs as many classes as it is set up for. "
                         "Close a class that has ended, or ask whoever runs the server to raise ROOM_MAX_ROOMS.")
     secret = secrets.token_urlsafe(32)
     code = new_code(rooms.store.exists)
-    while not rooms.store.create(code, secret_hash(secret), time.time()):  # another process took it just now
+    while not rooms.store.create(code, secret_hash(secret)):  # another process took it just now
         code = new_code(rooms.store.exists)
     response = redirect(url_for("rooms.wall", code=code), 303)
     response.set_cookie(teacher_cookie(code), secret, httponly=True, samesite="Strict", secure=request.is_secure,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -54,20 +56,19 @@ FLAGS = ("locked", "blanked", "names_hidden")
 
 
 class RoomStore(Protocol):
-    """Every room operation the app needs; `now` is seconds since the epoch (idle expiry)."""
+    """Every room operation the app needs. Each one that changes a room counts as activity (idle expiry)."""
 
-    def create(self, code: str, teacher_hash: str, now: float) -> bool: ...
+    def create(self, code: str, teacher_hash: str) -> bool: ...
     def exists(self, code: str) -> bool: ...
-    def count(self, now: float) -> int: ...
+    def count(self) -> int: ...
     def get(self, code: str) -> Room | None: ...
     def set_flag(self, code: str, flag: str, value: bool) -> bool: ...
-    def join(self, code: str, student: str, name: Any, max_students: int, now: float
-             ) -> tuple[JoinDecision, Member | None]: ...
+    def join(self, code: str, student: str, name: Any, max_students: int) -> tuple[JoinDecision, Member | None]: ...
     def rename(self, code: str, student: str, name: Any) -> Member | None: ...
     def set_connected(self, code: str, student: str, connected: bool) -> None: ...
     def set_hidden(self, code: str, student: str, hidden: bool) -> bool: ...
     def remove(self, code: str, student: str) -> bool: ...
-    def record_answer(self, code: str, student: str, payload: dict[str, Any], now: float) -> bool: ...
+    def record_answer(self, code: str, student: str, payload: dict[str, Any]) -> bool: ...
     def latest(self, code: str) -> dict[str, dict[str, Any]]: ...
     def open_challenge(self, code: str, digit: int) -> bool: ...
     def close_challenge(self, code: str) -> ChallengeResult | None: ...
@@ -80,6 +81,9 @@ def make_store(url: str | None, idle_s: float) -> RoomStore:
     if url:
         return RedisRoomStore.from_url(url, idle_s)
     return MemoryRoomStore(idle_s)
+
+
+Clock = Callable[[], float]
 
 
 # --- one process --------------------------------------------------------------------------
@@ -96,41 +100,47 @@ class _Held:
 
 
 class MemoryRoomStore:
-    """Rooms in a dict, for a single server process."""
+    """Rooms in a dict, for a single server process. `clock`: seconds, for idle expiry (a fake one in tests)."""
 
-    def __init__(self, idle_s: float) -> None:
-        self.idle_s = idle_s
+    def __init__(self, idle_s: float, clock: Clock = time.time) -> None:
+        self.idle_s, self.clock = idle_s, clock
         self._rooms: dict[str, _Held] = {}
         self._lock = threading.Lock()
 
-    def _sweep(self, now: float) -> None:
+    def _sweep(self) -> None:
+        now = self.clock()
         for code in [c for c, held in self._rooms.items() if now - held.last_active > self.idle_s]:
             del self._rooms[code]
 
-    def _held(self, code: str, now: float | None = None) -> _Held | None:
+    def _active(self, code: str) -> _Held | None:
+        """The room, its idle time starting again; None when it is gone (closed, or idle too long)."""
+        self._sweep()
         held = self._rooms.get(code)
-        if held is not None and now is not None:
-            held.last_active = now
+        if held is not None:
+            held.last_active = self.clock()
         return held
 
-    def create(self, code: str, teacher_hash: str, now: float) -> bool:
+    def create(self, code: str, teacher_hash: str) -> bool:
         with self._lock:
-            self._sweep(now)
+            self._sweep()
             if code in self._rooms:
                 return False
-            self._rooms[code] = _Held(Room(code, teacher_hash), now)
+            self._rooms[code] = _Held(Room(code, teacher_hash), self.clock())
             return True
 
     def exists(self, code: str) -> bool:
-        return code in self._rooms
-
-    def count(self, now: float) -> int:
         with self._lock:
-            self._sweep(now)
+            self._sweep()
+            return code in self._rooms
+
+    def count(self) -> int:
+        with self._lock:
+            self._sweep()
             return len(self._rooms)
 
     def get(self, code: str) -> Room | None:
         with self._lock:
+            self._sweep()
             held = self._rooms.get(code)
             if held is None:
                 return None
@@ -142,15 +152,15 @@ class MemoryRoomStore:
     def set_flag(self, code: str, flag: str, value: bool) -> bool:
         assert flag in FLAGS
         with self._lock:
-            held = self._rooms.get(code)
+            held = self._active(code)
             if held is None:
                 return False
             setattr(held.room, flag, bool(value))
             return True
 
-    def join(self, code, student, name, max_students, now):
+    def join(self, code, student, name, max_students):
         with self._lock:
-            held = self._held(code, now)
+            held = self._active(code)
             if held is None:
                 return JoinDecision(False, "closed"), None
             existing = held.room.members.get(student)
@@ -169,7 +179,7 @@ class MemoryRoomStore:
 
     def rename(self, code, student, name):
         with self._lock:
-            held = self._rooms.get(code)
+            held = self._active(code)
             member = held and held.room.members.get(student)
             if not member:
                 return None
@@ -178,14 +188,14 @@ class MemoryRoomStore:
 
     def set_connected(self, code, student, connected):
         with self._lock:
-            held = self._rooms.get(code)
+            held = self._active(code)
             member = held and held.room.members.get(student)
             if member:
                 member.connected = connected
 
     def set_hidden(self, code, student, hidden):
         with self._lock:
-            held = self._rooms.get(code)
+            held = self._active(code)
             member = held and held.room.members.get(student)
             if not member:
                 return False
@@ -194,7 +204,7 @@ class MemoryRoomStore:
 
     def remove(self, code, student):
         with self._lock:
-            held = self._rooms.get(code)
+            held = self._active(code)
             if held is None or held.room.members.pop(student, None) is None:
                 return False
             held.removed.add(student)
@@ -202,9 +212,9 @@ class MemoryRoomStore:
             held.answers.pop(student, None)
             return True
 
-    def record_answer(self, code, student, payload, now):
+    def record_answer(self, code, student, payload):
         with self._lock:
-            held = self._held(code, now)
+            held = self._active(code)
             if held is None or student not in held.room.members:
                 return False
             held.latest[student] = payload
@@ -213,12 +223,12 @@ class MemoryRoomStore:
 
     def latest(self, code):
         with self._lock:
-            held = self._rooms.get(code)
+            held = self._active(code)
             return dict(held.latest) if held else {}
 
     def open_challenge(self, code, digit):
         with self._lock:
-            held = self._rooms.get(code)
+            held = self._active(code)
             if held is None:
                 return False
             held.room.challenge = digit
@@ -227,7 +237,7 @@ class MemoryRoomStore:
 
     def close_challenge(self, code):
         with self._lock:
-            held = self._rooms.get(code)
+            held = self._active(code)
             if held is None or held.room.challenge is None:
                 return None
             result = tally(held.room.challenge, [m.student for m in held.room.connected()], held.answers)
@@ -238,7 +248,7 @@ class MemoryRoomStore:
 
     def reset_confusion(self, code):
         with self._lock:
-            held = self._rooms.get(code)
+            held = self._active(code)
             if held is None:
                 return False
             held.room.confusion = empty_confusion()
@@ -253,7 +263,7 @@ class MemoryRoomStore:
 # --- several processes ----------------------------------------------------------------------
 
 _JOIN = """
--- KEYS: meta members removed rooms; ARGV: student name max_students now idle_s code
+-- KEYS: meta members removed rooms; ARGV: student name max_students now code
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'closed'} end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {'removed'} end
 local existing = redis.call('HGET', KEYS[2], ARGV[1])
@@ -276,16 +286,17 @@ end
 member['connected'] = true
 local encoded = cjson.encode(member)
 redis.call('HSET', KEYS[2], ARGV[1], encoded)
-redis.call('ZADD', KEYS[4], ARGV[4], ARGV[6])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
 return {'', encoded}
 """
 
 _RECORD = """
--- KEYS: members latest answers rooms meta; ARGV: student payload answer now code
+-- KEYS: members latest answers rooms, then every part of the room; ARGV: student payload answer now code idle_s
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 if ARGV[3] == '' then redis.call('HDEL', KEYS[3], ARGV[1]) else redis.call('HSET', KEYS[3], ARGV[1], ARGV[3]) end
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
+for i = 5, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
 return 1
 """
 
@@ -306,8 +317,8 @@ _PARTS = ("meta", "members", "removed", "latest", "answers", "confusion")
 class RedisRoomStore:
     """Rooms in Redis: one hash or set per part of a room, all expiring together after `idle_s` idle."""
 
-    def __init__(self, client: Any, idle_s: float, prefix: str = "digits:room") -> None:
-        self.redis, self.idle_s, self.prefix = client, idle_s, prefix
+    def __init__(self, client: Any, idle_s: float, prefix: str = "digits:room", clock: Clock = time.time) -> None:
+        self.redis, self.idle_s, self.prefix, self.clock = client, idle_s, prefix, clock
         self.rooms_key = f"{prefix}s"  # sorted set: code -> last activity
         self._join = client.register_script(_JOIN)
         self._record = client.register_script(_RECORD)
@@ -315,6 +326,7 @@ class RedisRoomStore:
 
     @classmethod
     def from_url(cls, url: str, idle_s: float) -> RedisRoomStore:
+        """A client of its own (not the message queue's), answering str."""
         import redis
 
         return cls(redis.Redis.from_url(url, decode_responses=True), idle_s)
@@ -325,28 +337,25 @@ class RedisRoomStore:
     def _keys(self, code: str) -> list[str]:
         return [self._key(code, part) for part in _PARTS]
 
-    def _touch(self, code: str, now: float | None = None) -> None:
+    def _touch(self, code: str) -> None:
         """Push the room's expiry back: every part lives `idle_s` past the last activity."""
         pipe = self.redis.pipeline(transaction=False)
         for key in self._keys(code):
             pipe.expire(key, int(self.idle_s))
-        if now is not None:
-            pipe.zadd(self.rooms_key, {code: now})
+        pipe.zadd(self.rooms_key, {code: self.clock()})
         pipe.execute()
 
-    def create(self, code, teacher_hash, now):
-        meta = self._key(code, "meta")
-        if not self.redis.hsetnx(meta, "teacher", teacher_hash):
+    def create(self, code, teacher_hash):
+        if not self.redis.hsetnx(self._key(code, "meta"), "teacher", teacher_hash):
             return False
-        self.redis.zadd(self.rooms_key, {code: now})
         self._touch(code)
         return True
 
     def exists(self, code):
         return bool(self.redis.exists(self._key(code, "meta")))
 
-    def count(self, now):
-        self.redis.zremrangebyscore(self.rooms_key, "-inf", now - self.idle_s)
+    def count(self):
+        self.redis.zremrangebyscore(self.rooms_key, "-inf", self.clock() - self.idle_s)
         return int(self.redis.zcard(self.rooms_key))
 
     def get(self, code):
@@ -375,10 +384,10 @@ class RedisRoomStore:
         self._touch(code)
         return True
 
-    def join(self, code, student, name, max_students, now):
+    def join(self, code, student, name, max_students):
         cleaned = clean_name(name, 0) if isinstance(name, str) and name.strip() else ""
         keys = [self._key(code, "meta"), self._key(code, "members"), self._key(code, "removed"), self.rooms_key]
-        reason, *rest = self._join(keys=keys, args=[student, cleaned, max_students, now, self.idle_s, code])
+        reason, *rest = self._join(keys=keys, args=[student, cleaned, max_students, self.clock(), code])
         if reason:
             return JoinDecision(False, reason), None
         self._touch(code)
@@ -386,7 +395,10 @@ class RedisRoomStore:
 
     def _update(self, code: str, student: str, name: str, value: Any) -> Member | None:
         encoded = self._update_member(keys=[self._key(code, "members")], args=[student, name, json.dumps(value)])
-        return Member(**json.loads(encoded)) if encoded else None
+        if not encoded:
+            return None
+        self._touch(code)
+        return Member(**json.loads(encoded))
 
     def rename(self, code, student, name):
         existing = self.redis.hget(self._key(code, "members"), student)
@@ -410,10 +422,12 @@ class RedisRoomStore:
         self._touch(code)
         return bool(removed)
 
-    def record_answer(self, code, student, payload, now):
+    def record_answer(self, code, student, payload):
         answer = "" if payload.get("blank") or payload.get("digit") is None else str(payload["digit"])
-        keys = [self._key(code, "members"), self._key(code, "latest"), self._key(code, "answers"), self.rooms_key]
-        return bool(self._record(keys=keys, args=[student, json.dumps(payload), answer, now, code]))
+        keys = [self._key(code, "members"), self._key(code, "latest"), self._key(code, "answers"), self.rooms_key,
+                *self._keys(code)]
+        args = [student, json.dumps(payload), answer, self.clock(), code, int(self.idle_s)]
+        return bool(self._record(keys=keys, args=args))
 
     def latest(self, code):
         return {student: json.loads(value) for student, value in self.redis.hgetall(self._key(code, "latest")).items()}
@@ -459,6 +473,7 @@ class RedisRoomStore:
         pipe.delete(self._key(code, "confusion"))
         pipe.hdel(self._key(code, "meta"), "result")
         pipe.execute()
+        self._touch(code)
         return True
 
     def close(self, code):
