@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 class Wall:
     """The teacher's wall as a python-socketio client, with the teacher's cookie, recording what it is sent."""
 
-    def __init__(self, server: ServerProcess, code: str, cookie: str) -> None:
+    def __init__(self, url: str, code: str, cookie: str) -> None:
         self.client = InOrderClient(reconnection=False, request_timeout=10)
         self.changed = threading.Condition()
         self.updates: list[dict] = []
@@ -31,7 +31,7 @@ class Wall:
         self.client.on("wall_update", self._record("updates"))
         self.client.on("wall_state", self._record("states"))
         self.client.on("room_closed", lambda _data: self._set_closed())
-        self.client.connect(server.url, transports=["websocket"], headers={"Cookie": cookie}, wait_timeout=10)
+        self.client.connect(url, transports=["websocket"], headers={"Cookie": cookie}, wait_timeout=10)
         self.code = code
 
     def _record(self, name: str):
@@ -91,9 +91,9 @@ def cluster() -> Iterator[tuple[str, ServerProcess, ServerProcess]]:
         yield url, one, two
 
 
-def start_class(server: ServerProcess) -> tuple[str, str]:
+def start_class(url: str) -> tuple[str, str]:
     """GET /class as a browser would: the room's code and the teacher's cookie."""
-    answer = requests.get(server.url + "/class", allow_redirects=False, timeout=10)
+    answer = requests.get(url + "/class", allow_redirects=False, timeout=10)
     assert answer.status_code == 303
     code = answer.headers["Location"].rstrip("/").rsplit("/", 1)[1]
     cookie = answer.headers["Set-Cookie"]
@@ -103,7 +103,7 @@ def start_class(server: ServerProcess) -> tuple[str, str]:
 
 def test_teacher_on_one_process_sees_students_on_the_other(cluster) -> None:
     url, one, two = cluster
-    code, cookie = start_class(one)
+    code, cookie = start_class(one.url)
     # The room is in Redis: the other process knows it, and its teacher, too.
     assert requests.get(f"{two.url}/class/{code}", headers={"Cookie": cookie}, timeout=10).status_code == 200
     assert requests.get(f"{two.url}/class/{code}", timeout=10).status_code == 403
@@ -111,7 +111,7 @@ def test_teacher_on_one_process_sees_students_on_the_other(cluster) -> None:
 
     queue = redis.Redis.from_url(url).pubsub()
     queue.subscribe("flask-socketio")
-    wall = Wall(one, code, cookie)
+    wall = Wall(one.url, code, cookie)
     students = [Student(two.url).connect() for _ in range(3)]
     try:
         opened = wall.client.call("wall_join", {"code": code}, timeout=10)
