@@ -27,14 +27,14 @@ export function joinClass(socket, { room, visit, name }) {
       }
       input.value = answer.name.startsWith("Student ") && !input.value ? "" : answer.name;
       input.placeholder = answer.name;
-      show("joined", `· you are ${answer.name}: your drawings show on the class wall`);
+      show("joined", `· you are ${answer.name} · on the class wall`);
     });
   };
 
   const stop = (message) => {
     stopped = true;
     show("left", `· ${message} You can keep drawing on your own.`);
-    form.hidden = true;
+    document.getElementById("class-rename-box").hidden = true;
   };
 
   socket.on("connect", join);
@@ -49,8 +49,9 @@ export function joinClass(socket, { room, visit, name }) {
     event.preventDefault();
     sessionStorage.setItem(NAME_KEY, input.value);
     socket.emit("room_rename", { name: input.value }, (answer) => {
-      if (answer?.ok) show("joined", `· you are ${answer.name}: your drawings show on the class wall`);
+      if (answer?.ok) show("joined", `· you are ${answer.name} · on the class wall`);
     });
     input.blur();
+    document.getElementById("class-rename-box").open = false;
   });
 }

@@ -47,7 +47,7 @@ def tile(wall: Page, student_page: Page):
     student = student_page.evaluate("() => document.body.dataset.visit")
     assert student
     name = student_page.get_by_test_id("class-status").inner_text()
-    shown = re.search(r"you are (.+?):", name).group(1)
+    shown = re.search(r"you are (.+?) ·", name).group(1)
     return wall.get_by_test_id("wall-tile").filter(has=wall.locator(".tile-name", has_text=shown))
 
 
@@ -90,6 +90,8 @@ def test_a_lesson(browser: Browser, base_url: str, problems) -> None:
         for page, digit in ((ada, 7), (anonymous, 1), (grace, 4)):
             expect(tile(wall, page)).to_have_attribute("data-digit", str(digit), timeout=10_000)
         expect(tile(wall, ada).locator(".tile-input")).to_have_attribute("src", re.compile("^data:image/png"))
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        grace.screenshot(path=str(DOCS_SCREENSHOTS / "class-phone.png"))
         assert wall.get_by_test_id("wall-tile").evaluate_all("ts => ts.map(t => t.dataset.student)") == ids
 
         # Spotlight, by keyboard: Ada's drawing fills the projector, and stays live.
@@ -130,7 +132,6 @@ def test_a_lesson(browser: Browser, base_url: str, problems) -> None:
         csv_text = Path(download.value.path()).read_text()
         assert csv_text.splitlines()[5].split(",")[5] == "2"
 
-        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         wall.evaluate("() => { document.activeElement?.blur(); "
                       "document.querySelectorAll('*').forEach(e => { e.scrollTop = 0; }); }")
         wall.screenshot(path=str(DOCS_SCREENSHOTS / "wall-1920.png"))
