@@ -240,16 +240,20 @@ def test_store_join_numbers_names_limits_and_returning(store):
     store.create("ABCDE", secret_hash("t"))
     ok, ada = store.join("ABCDE", "s1", "Ada", max_students=2)
     assert ok.ok and ada.name == "Ada" and ada.number == 1
-    ok, anon = store.join("ABCDE", "s2", "", max_students=2)
+    ok, anon = store.join("ABCDE", "s2", "", max_students=2, sid="sid-1")
     assert ok.ok and anon.name == "Student 2"
     refused, none = store.join("ABCDE", "s3", "", max_students=2)
     assert refused.reason == "full" and none is None
-    store.set_connected("ABCDE", "s2", False)
+    assert not store.disconnect("ABCDE", "s2", "sid-0")  # an older socket of theirs going: still here
+    assert store.disconnect("ABCDE", "s2", "sid-1")
     assert [m.student for m in store.get("ABCDE").connected()] == ["s1"]
+    assert "sid" not in store.get("ABCDE").public()["students"][0]
     store.set_flag("ABCDE", "locked", True)
     assert store.join("ABCDE", "s3", "", max_students=2)[0].reason == "locked"
-    back, anon = store.join("ABCDE", "s2", "", max_students=2)  # a reconnect, locked or not
+    back, anon = store.join("ABCDE", "s2", "", max_students=2, sid="sid-2")  # a reconnect, locked or not
     assert back.ok and anon.number == 2 and anon.connected
+    assert not store.disconnect("ABCDE", "s2", "sid-1")  # the socket before, noticed late
+    assert store.get("ABCDE").members["s2"].connected
     assert store.rename("ABCDE", "s2", "  Bo ").name == "Bo"
     assert store.set_hidden("ABCDE", "s2", True) and store.get("ABCDE").members["s2"].hidden
     assert store.remove("ABCDE", "s2")
@@ -317,3 +321,55 @@ def test_redis_rooms_expire_when_idle(redis_url):
     clock.now += 31
     assert store.count() == 0
     client.close()
+
+
+# --- the wall feed (this process's students on the way to the wall), with fakes -------------------
+
+class FakeSocketIO:
+    """Records emits; background tasks are kept, not run (the test runs them when it wants)."""
+
+    def __init__(self) -> None:
+        self.emitted: list[tuple[str, dict, str]] = []
+        self.tasks: list = []
+
+    def emit(self, event, data, to=None, **_options):
+        self.emitted.append((event, data, to))
+
+    def start_background_task(self, task, *args):
+        self.tasks.append(task)
+
+    def sleep(self, _seconds):
+        pass
+
+
+def answer(digit: int) -> dict:
+    return {"digit": digit, "confidence": 0.9, "top3": [], "probabilities": [0.1] * 10, "blank": False,
+            "input28": f"data:image/png;base64,{digit}"}
+
+
+def test_the_wall_feed_forwards_members_answers_throttled_and_stops_for_removed_students():
+    from realtime.serving.rooms.feed import WallFeed
+
+    clock = FakeClock()
+    store = MemoryRoomStore(idle_s=60, clock=clock)
+    store.create("ABCDE", secret_hash("t"))
+    store.join("ABCDE", "ada", "Ada", max_students=9)
+    socketio = FakeSocketIO()
+    feed = WallFeed(store, socketio, interval=0.2, clock=clock)
+    feed.answered("stranger-sid", answer(1))  # not in a room: nothing
+    feed.joined("sid-ada", "ABCDE", "ada")
+    feed.answered("sid-ada", answer(7))
+    assert socketio.emitted == [("wall_update", {"student": "ada", **answer(7)}, "wall:ABCDE")]
+    clock.now += 0.05
+    feed.answered("sid-ada", answer(1))
+    clock.now += 0.05
+    feed.answered("sid-ada", answer(4))  # held, replacing the 1
+    assert len(socketio.emitted) == 1 and len(socketio.tasks) == 1  # one flushing task, not one per answer
+    clock.now += 0.15
+    socketio.tasks[0]()  # the flushing task, its time come
+    assert [data["digit"] for _, data, _ in socketio.emitted] == [7, 4]
+    assert store.latest("ABCDE")["ada"]["digit"] == 4
+    store.remove("ABCDE", "ada")  # by the teacher, perhaps on another process
+    clock.now += 1
+    feed.answered("sid-ada", answer(9))
+    assert len(socketio.emitted) == 2 and "sid-ada" not in feed.members

@@ -56,6 +56,15 @@ def register(socketio: SocketIO, rooms: Classrooms) -> Callable[[str], None]:
         if room is not None:
             socketio.emit("wall_state", room.public(), to=wall_room(code))
 
+    def student_left(sid: str) -> None:
+        membership = feed.left(sid)
+        if membership is not None:
+            code, student = membership
+            leave_room(class_room(code), sid=sid)
+            leave_room(student_room(code, student), sid=sid)
+            if store.disconnect(code, student, sid):
+                publish_state(code)
+
     @socketio.on("room_join")
     def room_join(message: Any = None):
         """A student's page joins its room: {"code", "visit" (the page's token), "name" (optional)}."""
@@ -68,10 +77,11 @@ def register(socketio: SocketIO, rooms: Classrooms) -> Callable[[str], None]:
         if not rooms.joins.allow(client_address(), _now(), 1.0 if known else UNKNOWN_CODE_COST):
             return {"ok": False, "reason": "busy", "message": "Too many tries: wait a minute and try again."}
         student = student_id(code, visit)
-        decision, member = store.join(code, student, message.get("name"), rooms.max_students)
+        decision, member = store.join(code, student, message.get("name"), rooms.max_students, request.sid)
         if not decision.ok or member is None:
             return {"ok": False, "reason": decision.reason, "message": decision.message}
-        feed.left(request.sid)  # a page joins one room at a time
+        if feed.members.get(request.sid) != (code, student):
+            student_left(request.sid)  # a page is in one room at a time
         feed.joined(request.sid, code, student)
         join_room(class_room(code))
         join_room(student_room(code, student))
@@ -88,15 +98,6 @@ def register(socketio: SocketIO, rooms: Classrooms) -> Callable[[str], None]:
             return {"ok": False}
         publish_state(membership[0])
         return {"ok": True, "name": member.name}
-
-    def student_left(sid: str) -> None:
-        membership = feed.left(sid)
-        if membership is not None:
-            code, student = membership
-            store.set_connected(code, student, False)
-            leave_room(class_room(code), sid=sid)
-            leave_room(student_room(code, student), sid=sid)
-            publish_state(code)
 
     @socketio.on("room_leave")
     def room_leave(*_args: Any):

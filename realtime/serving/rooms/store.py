@@ -27,6 +27,7 @@ class Member:
     number: int
     connected: bool = True
     hidden: bool = False
+    sid: str = ""  # the socket it is connected on (a reconnect's new socket may join before the old one is gone)
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Room:
         """The room as the wall sees it (never the teacher's hash)."""
         return {"code": self.code, "locked": self.locked, "blanked": self.blanked, "names_hidden": self.names_hidden,
                 "challenge": self.challenge, "result": self.result, "confusion": self.confusion,
-                "students": [asdict(m) for m in self.connected()]}
+                "students": [{k: v for k, v in asdict(m).items() if k != "sid"} for m in self.connected()]}
 
 
 FLAGS = ("locked", "blanked", "names_hidden")
@@ -63,9 +64,12 @@ class RoomStore(Protocol):
     def count(self) -> int: ...
     def get(self, code: str) -> Room | None: ...
     def set_flag(self, code: str, flag: str, value: bool) -> bool: ...
-    def join(self, code: str, student: str, name: Any, max_students: int) -> tuple[JoinDecision, Member | None]: ...
+    def join(self, code: str, student: str, name: Any, max_students: int, sid: str = ""
+             ) -> tuple[JoinDecision, Member | None]: ...
     def rename(self, code: str, student: str, name: Any) -> Member | None: ...
-    def set_connected(self, code: str, student: str, connected: bool) -> None: ...
+    def disconnect(self, code: str, student: str, sid: str) -> bool:
+        """Mark the student gone, unless they are connected again on another socket already."""
+        ...
     def set_hidden(self, code: str, student: str, hidden: bool) -> bool: ...
     def remove(self, code: str, student: str) -> bool: ...
     def record_answer(self, code: str, student: str, payload: dict[str, Any]) -> bool: ...
@@ -158,7 +162,7 @@ class MemoryRoomStore:
             setattr(held.room, flag, bool(value))
             return True
 
-    def join(self, code, student, name, max_students):
+    def join(self, code, student, name, max_students, sid=""):
         with self._lock:
             held = self._active(code)
             if held is None:
@@ -174,7 +178,7 @@ class MemoryRoomStore:
                 existing = held.room.members[student] = Member(student, clean_name(name, held.numbers), held.numbers)
             elif name:
                 existing.name = clean_name(name, existing.number)
-            existing.connected = True
+            existing.connected, existing.sid = True, sid
             return decision, Member(**asdict(existing))
 
     def rename(self, code, student, name):
@@ -186,12 +190,14 @@ class MemoryRoomStore:
             member.name = clean_name(name, member.number)
             return Member(**asdict(member))
 
-    def set_connected(self, code, student, connected):
+    def disconnect(self, code, student, sid):
         with self._lock:
             held = self._active(code)
             member = held and held.room.members.get(student)
-            if member:
-                member.connected = connected
+            if not member or member.sid != sid:
+                return False
+            member.connected = False
+            return True
 
     def set_hidden(self, code, student, hidden):
         with self._lock:
@@ -263,7 +269,7 @@ class MemoryRoomStore:
 # --- several processes ----------------------------------------------------------------------
 
 _JOIN = """
--- KEYS: meta members removed rooms; ARGV: student name max_students now code
+-- KEYS: meta members removed rooms; ARGV: student name max_students now code sid
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'closed'} end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {'removed'} end
 local existing = redis.call('HGET', KEYS[2], ARGV[1])
@@ -284,6 +290,7 @@ else
   member = {student = ARGV[1], name = name, number = number, hidden = false}
 end
 member['connected'] = true
+member['sid'] = ARGV[6]
 local encoded = cjson.encode(member)
 redis.call('HSET', KEYS[2], ARGV[1], encoded)
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
@@ -311,6 +318,17 @@ redis.call('HSET', KEYS[1], ARGV[1], encoded)
 return encoded
 """
 
+_DISCONNECT = """
+-- KEYS: members; ARGV: student sid
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if not existing then return 0 end
+local member = cjson.decode(existing)
+if member['sid'] ~= ARGV[2] then return 0 end
+member['connected'] = false
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(member))
+return 1
+"""
+
 _PARTS = ("meta", "members", "removed", "latest", "answers", "confusion")
 
 
@@ -323,6 +341,7 @@ class RedisRoomStore:
         self._join = client.register_script(_JOIN)
         self._record = client.register_script(_RECORD)
         self._update_member = client.register_script(_UPDATE_MEMBER)
+        self._disconnect = client.register_script(_DISCONNECT)
 
     @classmethod
     def from_url(cls, url: str, idle_s: float) -> RedisRoomStore:
@@ -384,10 +403,10 @@ class RedisRoomStore:
         self._touch(code)
         return True
 
-    def join(self, code, student, name, max_students):
+    def join(self, code, student, name, max_students, sid=""):
         cleaned = clean_name(name, 0) if isinstance(name, str) and name.strip() else ""
         keys = [self._key(code, "meta"), self._key(code, "members"), self._key(code, "removed"), self.rooms_key]
-        reason, *rest = self._join(keys=keys, args=[student, cleaned, max_students, self.clock(), code])
+        reason, *rest = self._join(keys=keys, args=[student, cleaned, max_students, self.clock(), code, sid])
         if reason:
             return JoinDecision(False, reason), None
         self._touch(code)
@@ -406,8 +425,11 @@ class RedisRoomStore:
             return None
         return self._update(code, student, "name", clean_name(name, json.loads(existing)["number"]))
 
-    def set_connected(self, code, student, connected):
-        self._update(code, student, "connected", bool(connected))
+    def disconnect(self, code, student, sid):
+        gone = bool(self._disconnect(keys=[self._key(code, "members")], args=[student, sid]))
+        if gone:
+            self._touch(code)
+        return gone
 
     def set_hidden(self, code, student, hidden):
         return self._update(code, student, "hidden", bool(hidden)) is not None
