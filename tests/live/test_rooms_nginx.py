@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.live.test_rooms_redis import Student, Wall, start_class
 from tests.support.answers import CHECK_DIGITS
 from tests.support.redis_server import redis_server
+from tests.support.rooms import Student, Wall, start_class
 from tests.support.servers import ROOT, ServerProcess, free_port, run_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
