@@ -9,8 +9,9 @@ the answer comes (and no faster than the pointer's 60 Hz). It reports
 - the wall's latency: from a student receiving an answer to the wall receiving the update that
   shows it (matched by the answer's 28x28 picture), and how many wall updates a student costs.
 
-Results go to bench/results/rooms.json. All clients share one asyncio loop in this process, on
-the machine the server runs on, so the figures include the clients' own cost.
+Results go to bench/results/rooms.json. The students share one asyncio loop in this process, the
+wall has a process of its own; all run on the machine the server runs on, so the figures include
+the clients' own cost.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing as mp
 import os
 import time
 from pathlib import Path
@@ -67,13 +69,29 @@ class Student:
             await asyncio.sleep(max(0.0, POINTER_INTERVAL_S - (time.perf_counter() - started)))
 
 
-class Wall:
-    def __init__(self) -> None:
-        import socketio
+def _watch_wall(url: str, room: dict[str, str], ready, stop, out) -> None:
+    """The wall, in a process of its own (spawned), so the 60 students' client loop does not delay what it
+    sees: each `wall_update` with its arrival time (perf_counter is one clock for all processes on Linux)."""
+    import socketio
 
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.updates: list[tuple[float, dict]] = []
-        self.sio.on("wall_update", lambda data: self.updates.append((time.perf_counter(), data)))
+    async def watch() -> None:
+        sio = socketio.AsyncClient(reconnection=False)
+        updates: list[tuple[float, str, str]] = []
+        def record(batch: list) -> None:
+            now = time.perf_counter()
+            updates.extend((now, d["student"], d.get("input28", "")) for d in batch)
+
+        sio.on("wall_updates", record)
+        await sio.connect(url, transports=["websocket"], headers={"Cookie": room["cookie"]}, wait_timeout=20)
+        opened = await sio.call("wall_join", {"code": room["code"]}, timeout=10)
+        assert opened["ok"], opened
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await sio.disconnect()
+        out.put(updates)
+
+    asyncio.run(watch())
 
 
 async def _phase(url: str, students: int, seconds: float, room: dict[str, str] | None) -> dict[str, Any]:
@@ -81,10 +99,11 @@ async def _phase(url: str, students: int, seconds: float, room: dict[str, str] |
     wall = None
     await asyncio.gather(*(s.sio.connect(url, transports=["websocket"], wait_timeout=20) for s in crowd))
     if room:
-        wall = Wall()
-        await wall.sio.connect(url, transports=["websocket"], headers={"Cookie": room["cookie"]}, wait_timeout=20)
-        opened = await wall.sio.call("wall_join", {"code": room["code"]}, timeout=10)
-        assert opened["ok"], opened
+        context = mp.get_context("spawn")
+        ready, stop, out = context.Event(), context.Event(), context.Queue()
+        wall = context.Process(target=_watch_wall, args=(url, room, ready, stop, out), daemon=True)
+        wall.start()
+        assert await asyncio.to_thread(ready.wait, 60), "the wall did not open"
         for student in crowd:
             visit = f"bench-visit-{student.index:08d}"
             joined = await student.sio.call("room_join", {"code": room["code"], "visit": visit}, timeout=20)
@@ -99,24 +118,28 @@ async def _phase(url: str, students: int, seconds: float, room: dict[str, str] |
         "answers_per_s": round(sum(len(s.latencies) for s in crowd) / seconds, 1),
     }
     if wall is not None:
+        stop.set()
+        updates = await asyncio.to_thread(out.get, True, 60)
+        wall.join(10)
         by_id = {s.student_id: s for s in crowd}
         delays = []
-        for when, update in wall.updates:
-            student = by_id.get(update["student"])
-            shown = [t for t, picture in student.received if picture == update.get("input28") and t <= when]
+        for when, student_id, picture in updates:
+            shown = [t for t, seen in by_id[student_id].received if seen == picture and t <= when]
             if shown:
                 delays.append(when - shown[-1])
         result["wall_latency_ms"] = summary_ms(delays)
-        result["wall_updates_per_student_per_s"] = round(len(wall.updates) / students / seconds, 2)
+        result["wall_updates_per_student_per_s"] = round(len(updates) / students / seconds, 2)
         result["wall_updates_matched"] = len(delays)
-        await wall.sio.disconnect()
     await asyncio.gather(*(s.sio.disconnect() for s in crowd))
+    await asyncio.sleep(0.2)  # let aiohttp close its connections before the loop goes
     return result
 
 
-def run(students: int, seconds: float, async_mode: str) -> dict[str, Any]:
+def run(students: int, seconds: float, async_mode: str, message_queue: str = "") -> dict[str, Any]:
     from realtime.paths import DEFAULT_MODEL
 
+    if message_queue:  # the launched server reads it (rooms in Redis, wall updates through its queue)
+        os.environ["DIGITS_MESSAGE_QUEUE"] = message_queue
     server = launch("ours", str(DEFAULT_MODEL), async_mode=async_mode)
     try:
         alone = asyncio.run(_phase(server.url, students, seconds, None))
@@ -128,7 +151,7 @@ def run(students: int, seconds: float, async_mode: str) -> dict[str, Any]:
         server.stop()
         stop_all()
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
-            "async_mode": async_mode, "alone": alone, "in_room": in_room}
+            "async_mode": async_mode, "message_queue": bool(message_queue), "alone": alone, "in_room": in_room}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -136,13 +159,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--students", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--async-mode", choices=("eventlet", "threading"), default="eventlet")
+    parser.add_argument("--message-queue", default="", help="Redis URL: rooms in Redis, wall updates through it")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    result = run(args.students, args.seconds, args.async_mode)
+    result = run(args.students, args.seconds, args.async_mode, args.message_queue)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     alone, room = result["alone"], result["in_room"]
-    print(f"{args.students} students, {args.seconds:.0f} s each, {result['cpus']} CPUs, load {result['load_avg']}")
+    where = "Redis" if args.message_queue else "memory"
+    load = ", ".join(f"{x:.1f}" for x in result["load_avg"])
+    print(f"{args.students} students, {args.seconds:.0f} s each, rooms in {where}, {result['cpus']} CPUs, load {load}")
     print(f"  student answers alone:   p50 {alone['answer_latency_ms']['p50']} ms, "
           f"p95 {alone['answer_latency_ms']['p95']} ms, {alone['answers_per_s']}/s")
     print(f"  student answers in room: p50 {room['answer_latency_ms']['p50']} ms, "

@@ -47,13 +47,16 @@ socket.on("connect", () => {
 });
 socket.on("disconnect", () => status("offline", "reconnecting…"));
 socket.on("wall_state", applyState);
-socket.on("wall_update", (update) => {
-  const { student } = update;
-  latest.set(student, update);
-  updatedAt.set(student, performance.now());
-  if (state?.challenge !== null && state?.challenge !== undefined) answeredSince.add(student);
-  renderTile(student);
-  if (spotlight === student) renderSpotlight();
+socket.on("wall_updates", (updates) => {
+  // Each process sends its students' updates of one moment together.
+  for (const update of updates) {
+    const { student } = update;
+    latest.set(student, update);
+    updatedAt.set(student, performance.now());
+    if (state?.challenge !== null && state?.challenge !== undefined) answeredSince.add(student);
+    renderTile(student);
+    if (spotlight === student) renderSpotlight();
+  }
   renderChallengeLive();
   renderDrawingCount();
 });
@@ -125,7 +128,6 @@ function displayName(m) {
 function buildTile(student) {
   const tile = document.createElement("article");
   tile.className = "tile";
-  tile.dataset.testid = "wall-tile";
   tile.setAttribute("data-testid", "wall-tile");
   tile.setAttribute("role", "listitem");
   tile.dataset.student = student;

@@ -104,7 +104,7 @@ def test_teacher_on_one_process_sees_students_on_the_other(cluster) -> None:
         while (message := queue.get_message(timeout=0.2)) is not None:
             if message["type"] == "message":
                 events.append(_event_name(message["data"]))
-        assert "wall_update" in events and "wall_state" in events
+        assert "wall_updates" in events and "wall_state" in events
         assert "prediction" not in events and "prediction_error" not in events
         assert not any("leak" in e for s in students for e in s.left), "a student received a wall update"
     finally:

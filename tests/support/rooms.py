@@ -19,7 +19,7 @@ class Wall:
         self.updates: list[dict] = []
         self.states: list[dict] = []
         self.closed = False
-        self.client.on("wall_update", self._record("updates"))
+        self.client.on("wall_updates", self._record_all("updates"))
         self.client.on("wall_state", self._record("states"))
         self.client.on("room_closed", lambda _data: self._set_closed())
         self.client.connect(url, transports=["websocket"], headers={"Cookie": cookie}, wait_timeout=10)
@@ -29,6 +29,13 @@ class Wall:
         def record(data: dict) -> None:
             with self.changed:
                 getattr(self, name).append(data)
+                self.changed.notify_all()
+        return record
+
+    def _record_all(self, name: str):
+        def record(data: list) -> None:
+            with self.changed:
+                getattr(self, name).extend(data)
                 self.changed.notify_all()
         return record
 
@@ -59,7 +66,7 @@ class Student(Recorder):
         super().__post_init__()
         self.left: list[dict] = []
         self.client.on("room_left", self._on_left)
-        self.client.on("wall_update", lambda data: self.left.append({"leak": data}))  # must never come
+        self.client.on("wall_updates", lambda data: self.left.append({"leak": data}))  # must never come
 
     def _on_left(self, data: dict) -> None:
         with self.changed:

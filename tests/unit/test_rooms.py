@@ -326,9 +326,10 @@ def test_redis_rooms_expire_when_idle(redis_url):
 # --- the wall feed (this process's students on the way to the wall), with fakes -------------------
 
 class FakeSocketIO:
-    """Records emits; background tasks are kept, not run (the test runs them when it wants)."""
+    """Records emits; background tasks are kept, not run (the test runs them); sleeping moves the fake clock."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
         self.emitted: list[tuple[str, dict, str]] = []
         self.tasks: list = []
 
@@ -338,8 +339,8 @@ class FakeSocketIO:
     def start_background_task(self, task, *args):
         self.tasks.append(task)
 
-    def sleep(self, _seconds):
-        pass
+    def sleep(self, seconds):
+        self.clock.now += seconds
 
 
 def answer(digit: int) -> dict:
@@ -354,22 +355,27 @@ def test_the_wall_feed_forwards_members_answers_throttled_and_stops_for_removed_
     store = MemoryRoomStore(idle_s=60, clock=clock)
     store.create("ABCDE", secret_hash("t"))
     store.join("ABCDE", "ada", "Ada", max_students=9)
-    socketio = FakeSocketIO()
+    socketio = FakeSocketIO(clock)
     feed = WallFeed(store, socketio, interval=0.2, clock=clock)
     feed.answered("stranger-sid", answer(1))  # not in a room: nothing
+    assert socketio.tasks == []
     feed.joined("sid-ada", "ABCDE", "ada")
     feed.answered("sid-ada", answer(7))
-    assert socketio.emitted == [("wall_update", {"student": "ada", **answer(7)}, "wall:ABCDE")]
+    assert socketio.emitted == [] and len(socketio.tasks) == 1  # not in the loop that delivers answers
+    socketio.tasks[0]()
+    assert socketio.emitted == [("wall_updates", [{"student": "ada", **answer(7)}], "wall:ABCDE")]
+    sent_at = clock.now
     clock.now += 0.05
     feed.answered("sid-ada", answer(1))
     clock.now += 0.05
     feed.answered("sid-ada", answer(4))  # held, replacing the 1
-    assert len(socketio.emitted) == 1 and len(socketio.tasks) == 1  # one flushing task, not one per answer
-    clock.now += 0.15
-    socketio.tasks[0]()  # the flushing task, its time come
-    assert [data["digit"] for _, data, _ in socketio.emitted] == [7, 4]
+    assert len(socketio.tasks) == 2, "one task while updates are waiting, not one per answer"
+    socketio.tasks[1]()
+    assert [update["digit"] for _, data, _ in socketio.emitted for update in data] == [7, 4]
+    assert 0.2 <= clock.now - sent_at <= 0.2 + 0.02  # on time
     assert store.latest("ABCDE")["ada"]["digit"] == 4
     store.remove("ABCDE", "ada")  # by the teacher, perhaps on another process
     clock.now += 1
     feed.answered("sid-ada", answer(9))
+    socketio.tasks[-1]()
     assert len(socketio.emitted) == 2 and "sid-ada" not in feed.members

@@ -1,8 +1,9 @@
 """This process's class-room students, and their answers on the way to the wall.
 
 A student's frames are predicted by the process they are connected to; after their own
-`prediction` is emitted (locally), `answered` records it in the store and forwards a small
-`wall_update` to the room's wall room, at most `interval` apart per student (latest wins, the
+`prediction` is emitted (locally), `answered` notes the answer, and a task of the feed's own
+records it in the store and sends a small update to the room's wall room (a `wall_updates`
+list: one event per room per moment), at most `interval` apart per student (latest wins, the
 last one is sent after the interval). The wall room may be on another process: that emit goes
 through the message queue, and it is the only thing of a student's that does.
 """
@@ -18,7 +19,7 @@ from flask_socketio import SocketIO
 from .policy import Coalescer, wall_payload
 from .store import RoomStore
 
-FLUSH_TICK_S = 0.02  # how late a held wall update may go out, at most
+FLUSH_TICK_S = 0.02  # how late a wall update may go out, at most (plus the loop's own delays)
 
 
 def wall_room(code: str) -> str:
@@ -42,6 +43,7 @@ class WallFeed:
         self.clock = clock
         self.members: dict[str, tuple[str, str]] = {}  # sid -> (code, student), this process's only
         self.coalescer = Coalescer(interval)
+        self._outbox: dict[tuple[str, str], dict[str, Any]] = {}  # updates that may go at once
         self._lock = threading.Lock()
         self._flushing = False
 
@@ -56,48 +58,52 @@ class WallFeed:
         return membership
 
     def answered(self, sid: str, payload: dict[str, Any]) -> None:
-        """A student's answer (called for every answer of every client: cheap when not in a room)."""
+        """A student's answer (called for every answer of every client: cheap when not in a room).
+
+        Only memory work here: this runs in the loop that delivers everyone's answers, and the
+        store and the queue (Redis round trips) would hold up every other student's answer.
+        A task of its own sends the wall's updates.
+        """
         membership = self.members.get(sid)
         if membership is None:
             return
-        start_flushing = False
         with self._lock:
-            now = self.clock()
-            now_payload = self.coalescer.offer(membership, payload, now)
-            # Whatever else is due goes now too: under load answers come far more often than the
-            # flushing task gets the loop, so they carry the held updates out on time.
-            ready = self.coalescer.due(now)
-            if self.coalescer.next_due() is not None and not self._flushing:
-                self._flushing = start_flushing = True
-        if now_payload is not None:
-            self._send(membership, now_payload)
-        for held_membership, held_payload in ready:
-            self._send(held_membership, held_payload)
-        if start_flushing:
-            self.socketio.start_background_task(self._flush_held)
+            ready = self.coalescer.offer(membership, payload, self.clock())
+            if ready is not None:
+                self._outbox[membership] = ready
+            start, self._flushing = not self._flushing, True
+        if start:
+            self.socketio.start_background_task(self._flush)
 
-    def _flush_held(self) -> None:
+    def _flush(self) -> None:
+        """Send what may go now, wait for what is held; end when nothing is left."""
         while True:
             with self._lock:
+                ready = [*self._outbox.items(), *self.coalescer.due(self.clock())]
+                self._outbox.clear()
                 due_at = self.coalescer.next_due()
-                if due_at is None:
+                if not ready and due_at is None:
                     self._flushing = False
                     return
-            # Not straight to `due_at`: a student held meanwhile may be due sooner.
-            self.socketio.sleep(min(FLUSH_TICK_S, max(0.0, due_at - self.clock())))
-            with self._lock:
-                ready = self.coalescer.due(self.clock())
-            for membership, payload in ready:
-                self._send(membership, payload)
+            self._send(ready)
+            # Not straight to `due_at`: an update that may go at once can come meanwhile.
+            wait = FLUSH_TICK_S if due_at is None else min(FLUSH_TICK_S, max(0.0, due_at - self.clock()))
+            self.socketio.sleep(0 if ready and due_at is None else wait)
 
-    def _send(self, membership: tuple[str, str], payload: dict[str, Any]) -> None:
-        code, student = membership
-        update = wall_payload(student, payload)
-        if not self.store.record_answer(code, student, update):
-            # Removed by the teacher, or the room closed (perhaps on another process): stop here.
-            self._drop(membership)
-            return
-        self.socketio.emit("wall_update", update, to=wall_room(code))
+    def _send(self, ready: list[tuple[tuple[str, str], dict[str, Any]]]) -> None:
+        """Record the updates in the store and send them to their walls: one store call and one
+        `wall_updates` event per room (a list), so a tick costs each room two round trips at most."""
+        by_room: dict[str, list[dict[str, Any]]] = {}
+        for (code, student), payload in ready:
+            by_room.setdefault(code, []).append(wall_payload(student, payload))
+        for code, updates in by_room.items():
+            kept = self.store.record_answers(code, updates)
+            for update, ok in zip(updates, kept, strict=True):
+                if not ok:  # removed by the teacher, or the room closed (perhaps on another process)
+                    self._drop((code, update["student"]))
+            updates = [update for update, ok in zip(updates, kept, strict=True) if ok]
+            if updates:
+                self.socketio.emit("wall_updates", updates, to=wall_room(code))
 
     def _drop(self, membership: tuple[str, str]) -> None:
         for sid, held in list(self.members.items()):

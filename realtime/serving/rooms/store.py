@@ -73,6 +73,9 @@ class RoomStore(Protocol):
     def set_hidden(self, code: str, student: str, hidden: bool) -> bool: ...
     def remove(self, code: str, student: str) -> bool: ...
     def record_answer(self, code: str, student: str, payload: dict[str, Any]) -> bool: ...
+    def record_answers(self, code: str, updates: list[dict[str, Any]]) -> list[bool]:
+        """Several students' answers (each with its "student") at once; for each, whether it was kept."""
+        ...
     def latest(self, code: str) -> dict[str, dict[str, Any]]: ...
     def open_challenge(self, code: str, digit: int) -> bool: ...
     def close_challenge(self, code: str) -> ChallengeResult | None: ...
@@ -226,6 +229,9 @@ class MemoryRoomStore:
             held.latest[student] = payload
             held.answers[student] = None if payload.get("blank") else payload.get("digit")
             return True
+
+    def record_answers(self, code, updates):
+        return [self.record_answer(code, update["student"], update) for update in updates]
 
     def latest(self, code):
         with self._lock:
@@ -445,11 +451,18 @@ class RedisRoomStore:
         return bool(removed)
 
     def record_answer(self, code, student, payload):
-        answer = "" if payload.get("blank") or payload.get("digit") is None else str(payload["digit"])
+        return self.record_answers(code, [{**payload, "student": student}])[0]
+
+    def record_answers(self, code, updates):
+        """One round trip for them all: the wall feed records a tick's updates together."""
         keys = [self._key(code, "members"), self._key(code, "latest"), self._key(code, "answers"), self.rooms_key,
                 *self._keys(code)]
-        args = [student, json.dumps(payload), answer, self.clock(), code, int(self.idle_s)]
-        return bool(self._record(keys=keys, args=args))
+        pipe = self.redis.pipeline(transaction=False)
+        for update in updates:
+            answer = "" if update.get("blank") or update.get("digit") is None else str(update["digit"])
+            args = [update["student"], json.dumps(update), answer, self.clock(), code, int(self.idle_s)]
+            self._record(keys=keys, args=args, client=pipe)
+        return [bool(kept) for kept in pipe.execute()]
 
     def latest(self, code):
         return {student: json.loads(value) for student, value in self.redis.hgetall(self._key(code, "latest")).items()}
