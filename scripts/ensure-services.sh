@@ -10,7 +10,7 @@ fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   echo "Installing ${missing[*]} for the class-room tests..."
   apt-get update -qq
-  # policy-rc.d keeps the packages' own services from starting: the tests start their own instances.
+  # The tests start their own instances on free ports; the packages' own services are not used.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   exit 0
 fi
