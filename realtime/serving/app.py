@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from ..paths import MODEL_CARD, STATIC_DIR, TEMPLATES_DIR, file_sha256
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
-from . import events, lens_routes, routes
+from . import events, lens_routes, rooms, routes
 from .config import DEFAULTS, from_environment
 from .explain import Explainer
 from .layers import LayerTaps
@@ -62,6 +62,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # a flooding client is then read no faster than it is served (backpressure), instead of
         # spawning a task per message and crowding everyone else off the loop.
         async_handlers=False,
+        # Several processes given one Redis URL share Socket.IO rooms (docs/classrooms.md).
+        message_queue=app.config["MESSAGE_QUEUE"] or None,
     )
 
     model_path = Path(app.config["MODEL_PATH"])
@@ -83,7 +85,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(routes.bp)
     app.register_blueprint(lens_routes.bp)
-    events.register(socketio, scheduler, app.config["MAX_FRAME_BYTES"], explainer, limits, run_blocking)
+    classrooms = rooms.setup(app, socketio)
+    events.register(socketio, scheduler, app.config["MAX_FRAME_BYTES"], explainer, limits, run_blocking,
+                    on_answer=classrooms.feed.answered, on_disconnect=classrooms.on_disconnect)
     _register_error_handlers(app)
     _register_security_headers(app)
     return app

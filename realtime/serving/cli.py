@@ -1,8 +1,8 @@
 """The command line and the serve loop: `realtime-digits`, `python -m realtime` and `python server.py`.
 
-`realtime-digits [--host H] [--port P] [--model PATH] [--async-mode M]`; each flag has an
-environment variable (DIGITS_HOST, DIGITS_PORT, DIGITS_MODEL_PATH, DIGITS_ASYNC_MODE) and a
-flag wins over it. The line with the URL is printed only once the model is loaded, warmed up
+`realtime-digits [--host H] [--port P] [--model PATH] [--async-mode M] [--message-queue URL]`; each flag
+has an environment variable (DIGITS_HOST, DIGITS_PORT, DIGITS_MODEL_PATH, DIGITS_ASYNC_MODE,
+DIGITS_MESSAGE_QUEUE) and a flag wins over it. The line with the URL is printed only once the model is loaded, warmed up
 and the port is listening.
 """
 
@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     parser.add_argument("--async-mode", choices=ASYNC_MODES, default=settings["ASYNC_MODE"])
     parser.add_argument("--allowed-origins", default=",".join(settings["ALLOWED_ORIGINS"]),
                         help="comma-separated extra origins allowed to open Socket.IO connections")
+    parser.add_argument("--message-queue", default=settings["MESSAGE_QUEUE"],
+                        help="Redis URL shared by several server processes, e.g. redis://127.0.0.1:6379/0 "
+                             "(class rooms and Socket.IO messages; docs/classrooms.md)")
     args = parser.parse_args(argv)
     if args.async_mode not in ASYNC_MODES:  # from the environment: argparse checks only flags
         parser.error(f"DIGITS_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {args.async_mode!r}")
@@ -45,7 +48,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     from .app import create_app
 
     config = {"HOST": args.host, "PORT": args.port, "ASYNC_MODE": args.async_mode, "MODEL_PATH": args.model,
-              "ALLOWED_ORIGINS": [origin.strip() for origin in args.allowed_origins.split(",") if origin.strip()]}
+              "ALLOWED_ORIGINS": [origin.strip() for origin in args.allowed_origins.split(",") if origin.strip()],
+              "MESSAGE_QUEUE": args.message_queue}
     try:
         app = create_app(config)
     except FileNotFoundError as exc:

@@ -51,13 +51,29 @@ DEFAULTS: dict[str, Any] = {
     "EXPLAIN_PATCH": 4,
     "EXPLAIN_STRIDE": 2,
     "LAYER_MAPS_SHOWN": 16,
+    # Redis URL shared by several server processes (Flask-SocketIO's message queue and the class
+    # rooms' store, docs/classrooms.md); empty: one process, rooms in its memory.
+    "MESSAGE_QUEUE": "",
+    # Class rooms: students per room, rooms per server (all processes of one Redis together), and
+    # how long a room nobody uses lives on (seconds) before it is forgotten.
+    "ROOM_MAX_STUDENTS": 60,
+    "ROOM_MAX_ROOMS": 20,
+    "ROOM_IDLE_S": 7200.0,
+    # Joining (per client address, per process): a token bucket of ROOM_JOIN_BURST tries refilled at
+    # ROOM_JOIN_RATE a second; a try with an unknown code costs 5, so guessing a code takes months.
+    "ROOM_JOIN_RATE": 1.0,
+    "ROOM_JOIN_BURST": 60.0,
+    # Wall updates per student per second at most (latest wins; the last one is never dropped).
+    "ROOM_WALL_RATE": 5.0,
 }
 
 _TYPES = {"PORT": int, "MAX_CONTENT_LENGTH": int, "MAX_IMAGE_PIXELS": int, "MAX_IMAGE_SIDE": int,
           "MAX_FRAME_BYTES": int, "SOCKET_MAX_MESSAGE_BYTES": int, "BATCH_MAX": int,
           "INFERENCE_THREADS": int, "PREPROCESS_PROCESSES": int,
           "EXPLAIN_PATCH": int, "EXPLAIN_STRIDE": int, "LAYER_MAPS_SHOWN": int,
-          "BATCH_WAIT_MS": float, "FRESH_MS": float, "TURN_WAIT_MS": float, "PREDICT_TIMEOUT_S": float}
+          "BATCH_WAIT_MS": float, "FRESH_MS": float, "TURN_WAIT_MS": float, "PREDICT_TIMEOUT_S": float,
+          "ROOM_MAX_STUDENTS": int, "ROOM_MAX_ROOMS": int, "ROOM_IDLE_S": float, "ROOM_JOIN_RATE": float,
+          "ROOM_JOIN_BURST": float, "ROOM_WALL_RATE": float}
 ENV_PREFIX = "DIGITS_"
 
 

@@ -40,15 +40,22 @@ class ReadLimits:
 
 def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes: int,
              explainer: Explainer | None = None, limits: ImageLimits | None = None,
-             run_blocking: Callable[..., Any] = lambda fn, *args: fn(*args)) -> None:
+             run_blocking: Callable[..., Any] = lambda fn, *args: fn(*args),
+             on_answer: Callable[[str, dict[str, Any]], None] | None = None,
+             on_disconnect: Callable[[str], None] | None = None) -> None:
+    """`on_answer(sid, payload)` also sees every answer (class rooms forward it to the wall)."""
     reader_limits = ReadLimits()
 
     def answer(sid: str, seq: int):
+        # ignore_queue: an answer is for its client alone, who is connected to this process; with a
+        # message queue a plain emit would publish every frame's answer to every server process.
         def deliver(payload: dict | None, error: InputError | None) -> None:
             if error is None:
-                socketio.emit("prediction", {**payload, "seq": seq}, to=sid)
+                socketio.emit("prediction", {**payload, "seq": seq}, to=sid, ignore_queue=True)
+                if on_answer is not None:
+                    on_answer(sid, payload)
             else:
-                socketio.emit("prediction_error", {"seq": seq, "error": error.to_dict()}, to=sid)
+                socketio.emit("prediction_error", {"seq": seq, "error": error.to_dict()}, to=sid, ignore_queue=True)
         return deliver
 
     def snapshot(sid: str, message=None, *extra):
@@ -59,7 +66,8 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
         except InputError as error:
             seq = message.get("seq") if isinstance(message, dict) else None
             valid = isinstance(seq, int) and not isinstance(seq, bool)
-            socketio.emit("prediction_error", {"seq": seq if valid else None, "error": error.to_dict()}, to=sid)
+            socketio.emit("prediction_error", {"seq": seq if valid else None, "error": error.to_dict()}, to=sid,
+                          ignore_queue=True)
             socketio.sleep(reader_limits.delay(sid))
             return
         explain = None
@@ -82,3 +90,5 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
     def disconnect(*_reason):
         scheduler.forget(request.sid)
         reader_limits.forget(request.sid)
+        if on_disconnect is not None:
+            on_disconnect(request.sid)

@@ -15,7 +15,8 @@ export class Live {
   /**
    * @param pad       the Pad whose ink is predicted
    * @param handlers  onPrediction(payload, {final, source, repeat}), onError(message),
-   *                  onStatus(state, text) with state "connecting" | "live" | "offline"
+   *                  onStatus(state, text) with state "connecting" | "live" | "offline",
+   *                  onSocket(socket) once the Socket.IO client exists (optional)
    */
   constructor(pad, handlers) {
     this.pad = pad;
@@ -52,6 +53,7 @@ export class Live {
       return;
     }
     this.socket = io({ reconnectionDelayMax: 4000, timeout: 5000 });
+    this.handlers.onSocket?.(this.socket); // e.g. a class room joins on it
     this.socket.on("connect", () => {
       this.status("live", "live");
       this.pump();

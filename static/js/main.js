@@ -34,6 +34,10 @@ const live = new Live(pad, {
     statusEl.dataset.state = state;
     statusEl.textContent = text;
   },
+  onSocket(socket) {
+    // A student's page (/join/<CODE>) also joins its class room on this socket.
+    if (document.body.dataset.room) import("./classroom.js").then((m) => m.joinClass(socket, document.body.dataset));
+  },
 });
 
 function showError(message) {

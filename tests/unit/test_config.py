@@ -10,6 +10,7 @@ from realtime.serving.config import DEFAULTS, ENV_PREFIX, from_environment
 def test_every_setting_is_read_from_its_variable_with_its_type():
     environ = {ENV_PREFIX + name: str(value) for name, value in DEFAULTS.items() if not isinstance(value, list)}
     environ[ENV_PREFIX + "ALLOWED_ORIGINS"] = "http://a.example, http://b.example,"
+    environ[ENV_PREFIX + "MESSAGE_QUEUE"] = "redis://127.0.0.1:6379/0"  # its default, "", means unset
     settings = from_environment(environ)
     for name, value in DEFAULTS.items():
         assert type(settings[name]) is type(value), name
