@@ -27,6 +27,7 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-services.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(ARGS)
 
