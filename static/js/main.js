@@ -159,6 +159,16 @@ const wanted = new URLSearchParams(location.search).get("projector");
 setProjector(wanted !== null && wanted !== "0" && wanted !== "false");
 projectorButton.addEventListener("click", () => setProjector(!root.classList.contains("projector")));
 
+// In projector mode the drawing and its answer fill the screen; the lens is shown below on request.
+const lensButton = $("lens-toggle");
+lensButton.addEventListener("click", () => {
+  const on = !root.classList.contains("show-lens");
+  root.classList.toggle("show-lens", on);
+  lensButton.setAttribute("aria-pressed", String(on));
+  if (on) $("lens").scrollIntoView({ block: "start" });
+  else window.scrollTo(0, 0);
+});
+
 const fullscreenButton = $("fullscreen-toggle");
 if (document.fullscreenEnabled) {
   fullscreenButton.hidden = false;

@@ -215,3 +215,23 @@ def test_keyboard_reaches_every_control_in_order(page: Page, base_url: str) -> N
     order = [name for name in ("projector-toggle", "pad", "undo", "clear", "upload") if name in reached]
     assert order == ["projector-toggle", "pad", "clear", "upload"], reached  # Undo is disabled on an empty pad
     assert reached.index("pad") < reached.index("clear") < reached.index("upload")
+
+
+def test_in_projector_mode_the_lens_comes_in_on_request(browser: Browser, base_url: str, problems) -> None:
+    page = _page(browser, problems, (1280, 720))
+    try:
+        open_page(page, base_url + "/?projector=1")
+        draw_with_mouse(page, 7)
+        expect_prediction(page, 7)
+        evidence = page.get_by_test_id("evidence")
+        expect(evidence).to_be_hidden()  # one screen: nothing below the fold
+        toggle = page.get_by_role("button", name="How it read it")
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-pressed", "true")
+        expect(evidence).to_be_visible()
+        expect(evidence).to_be_in_viewport()
+        toggle.click()
+        expect(evidence).to_be_hidden()
+        assert page.evaluate("() => document.documentElement.scrollHeight") <= 720
+    finally:
+        page.context.close()
