@@ -56,3 +56,13 @@ def test_a_dot_is_blank_and_bad_strokes_are_a_400(client):
     assert both.status_code == 400 and both.get_json()["error"]["code"] == "image_and_strokes"
     nosize = client.post("/api/predict", json={"strokes": [[[1, 2]]]})
     assert nosize.status_code == 400 and nosize.get_json()["error"]["code"] == "missing_field"
+
+
+def test_strokes_can_be_explained_like_pictures(client):
+    """The teaching lens works on a drawing sent as strokes (what the page sends once a drawing is finished)."""
+    body = client.post("/api/predict", json={"strokes": strokes_of(4), "size": [PAD, PAD], "explain": True}).get_json()
+    assert body["digit"] == 4
+    assert body["evidence"]["digit"] == 4 and body["evidence"]["map"].startswith("data:image/png;base64,")
+    assert body["naive"]["input28"].startswith("data:image/png;base64,")
+    plain = client.post("/api/predict", json={"strokes": strokes_of(4), "size": [PAD, PAD]}).get_json()
+    assert "evidence" not in plain

@@ -37,3 +37,16 @@ def test_a_strokes_snapshot_gets_a_prediction(live_server):
         assert errors[0]["seq"] == 3 and errors[0]["error"]["code"] == "image_and_strokes"
     finally:
         recorder.close()
+
+
+def test_a_finished_drawing_sent_as_strokes_can_be_explained(live_server):
+    recorder = Recorder(live_server.url).connect()
+    try:
+        recorder.client.emit("snapshot", {"seq": 1, "strokes": _strokes(7, 0.8, 0.1), "size": [SIDE, SIDE],
+                                          "explain": True})
+        assert recorder.wait_answer(1)
+        answer = recorder.predictions[1]
+        assert answer["digit"] == 7 and answer["evidence"]["digit"] == 7
+        assert answer["naive"]["input28"].startswith("data:image/png;base64,")
+    finally:
+        recorder.close()
