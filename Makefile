@@ -28,6 +28,7 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	bash scripts/ensure-chromium.sh
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-axe.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(ARGS)
 

@@ -9,6 +9,7 @@ and the port is listening.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import socket
 import sys
@@ -79,9 +80,38 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> str:
     return f"error: cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
-def _ready(host: str, port: int) -> None:
+ANY_HOST = ("0.0.0.0", "", "::")
+# Addresses a UDP socket is "connected" to only to ask the OS which interface would route there
+# (no packet is sent): on a classroom Wi-Fi with no internet one of the private ranges still is.
+_PROBES = ("10.255.255.255", "172.31.255.255", "192.168.255.255", "203.0.113.1")
+
+
+def lan_addresses() -> list[str]:
+    """This machine's IPv4 addresses other than loopback and link-local: what students can type."""
+    found: list[str] = []
+    with contextlib.suppress(OSError):  # a hostname that does not resolve: the probes may still find some
+        found += [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+    for probe in _PROBES:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, contextlib.suppress(OSError):
+            udp.connect((probe, 9))  # no route to that range: nothing to learn from it
+            found.append(udp.getsockname()[0])
+    usable = [a for a in found if not a.startswith(("127.", "169.254.", "0."))]
+    return list(dict.fromkeys(usable))
+
+
+def ready_line(host: str, port: int, lan: list[str] | None = None) -> str:
+    """One line with the URL: bound to every interface, the URL for this machine and the ones students
+    type (`http://0.0.0.0:5000/` is no address anyone can open)."""
+    if host in ANY_HOST:
+        addresses = lan_addresses() if lan is None else lan
+        students = ", ".join(f"http://{a}:{port}/" for a in addresses) or "no network address found: is Wi-Fi on?"
+        return f"Digit recogniser ready on http://127.0.0.1:{port}/ (students: {students})"
     shown = f"[{host}]" if ":" in host else host
-    print(f"Digit recogniser ready on http://{shown}:{port}/", flush=True)
+    return f"Digit recogniser ready on http://{shown}:{port}/"
+
+
+def _ready(host: str, port: int) -> None:
+    print(ready_line(host, port), flush=True)
 
 
 def _serve_eventlet(app, host: str, port: int) -> None:

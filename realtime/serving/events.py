@@ -12,6 +12,7 @@ from flask_socketio import SocketIO
 
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
+from ..pipeline.strokes import prepare_strokes
 from .explain import Explainer, naive_of, picture_for
 from .inputs import snapshot_from_message
 from .scheduler import InferenceScheduler, Job
@@ -62,7 +63,7 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
         try:
             if extra:
                 raise InputError("invalid_snapshot", 'A snapshot is one object {"seq": <int>, "image": ...}.')
-            seq, image = snapshot_from_message(message, max_frame_bytes)
+            frame = snapshot_from_message(message, max_frame_bytes)
         except InputError as error:
             seq = message.get("seq") if isinstance(message, dict) else None
             valid = isinstance(seq, int) and not isinstance(seq, bool)
@@ -70,12 +71,17 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
                           ignore_queue=True)
             socketio.sleep(reader_limits.delay(sid))
             return
+        seq, drawing = frame.seq, frame.drawing
         explain = None
         if explainer is not None and message.get("explain") is True:  # finished drawings only, never live frames
             # This client's reader waits for its own picture's plain resize (backpressure), the loop does not.
-            naive_x = run_blocking(naive_of, picture_for(image, limits or ImageLimits()))
+            naive_x = run_blocking(naive_of, picture_for(drawing or frame.image, limits or ImageLimits()))
             explain = partial(explainer.explain, naive_x=naive_x)
-        scheduler.submit(Job(key=sid, seq=seq, image=image, deliver=answer(sid, seq), explain=explain))
+        # Strokes are drawn here (a fraction of a millisecond, bounded by validate_strokes' limits);
+        # images are decoded by the worker, and only if still the newest frame.
+        prepared = None if drawing is None else prepare_strokes(drawing.strokes, drawing.size)
+        scheduler.submit(Job(key=sid, seq=seq, image=frame.image, prepared=prepared, deliver=answer(sid, seq),
+                             explain=explain))
         # A green thread reading a socket that always has data never yields; give the loop back
         # after every frame, and read a client that floods no faster than READ_RATE frames a
         # second (its surplus waits in its own socket), so it cannot crowd out the others.

@@ -13,12 +13,13 @@ def prediction_payload(prepared: Prepared, probabilities: np.ndarray | None, inf
                 "blank": True, "input28": prepared.data_url(), "inference_ms": 0.0}
     probabilities = np.asarray(probabilities, np.float64)
     order = np.argsort(-probabilities)
-    top = [{"digit": int(d), "probability": round(float(probabilities[d]), 5)} for d in order[:3]]
+    # Not rounded: 0.999996 rounded to 5 places is 1.0, which the page would have to show as "100%".
+    top = [{"digit": int(d), "probability": float(probabilities[d])} for d in order[:3]]
     return {
         "digit": top[0]["digit"],
         "confidence": top[0]["probability"],
         "top3": top,
-        "probabilities": [round(float(p), 5) for p in probabilities],
+        "probabilities": [float(p) for p in probabilities],
         "blank": False,
         "input28": prepared.data_url(),
         "inference_ms": round(inference_ms, 3),

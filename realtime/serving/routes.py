@@ -13,8 +13,9 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
 from ..pipeline.preprocess import Prepared, prepare_bytes
+from ..pipeline.strokes import prepare_strokes
 from .explain import naive_of, picture_for
-from .inputs import image_from_request
+from .inputs import Drawing, image_from_request
 from .lens_routes import explain_requested
 from .results import prediction_payload
 from .scheduler import InferenceScheduler, Job
@@ -55,7 +56,10 @@ def predict():
     service = _service()
     data = image_from_request(request)
     limits = ImageLimits(current_app.config["MAX_IMAGE_PIXELS"], current_app.config["MAX_IMAGE_SIDE"])
-    prepared = service.run_blocking(prepare_bytes, data, limits)
+    if isinstance(data, Drawing):
+        prepared = prepare_strokes(data.strokes, data.size)  # bounded and sub-millisecond: no thread needed
+    else:
+        prepared = service.run_blocking(prepare_bytes, data, limits)
     explain = None
     if explain_requested(request) and not prepared.blank:
         naive_x = service.run_blocking(naive_of, picture_for(data, limits))

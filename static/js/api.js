@@ -12,6 +12,14 @@ export async function postImage(blob, filename = "drawing.png", { explain = fals
   return answerOf(() => fetch("/api/predict", { method: "POST", body: form }));
 }
 
+/** POST a drawing as strokes ({strokes, size}, see snapshot.js) as JSON; same result shape as postImage. */
+export async function postStrokes(payload, { explain = false } = {}) {
+  const body = JSON.stringify(explain ? { ...payload, explain: true } : payload);
+  return answerOf(() => fetch("/api/predict", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body,
+  }));
+}
+
 /** The feature maps of each convolution for a 28x28 model input (a data URL); same result shape. */
 export async function postLayers(input28) {
   return answerOf(() => fetch("/api/layers", {

@@ -3,9 +3,9 @@
 // (main.js calls show/clear); the evidence and the plain-resize view come with the answers to
 // finished drawings (`explain`), the layers from POST /api/layers when their panel is open.
 import { postLayers } from "./api.js";
+import { percent } from "./reading.js"; // never "100%" or "0%": the page's one way to say a probability
 import { Timeline } from "./timeline.js";
 
-const percent = (p) => `${Math.round(p * 100)}%`;
 const SMALL_SHARE = 0.05; // evidence for the runner-up below this is not worth a sentence
 
 export class Lens {

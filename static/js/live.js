@@ -4,12 +4,17 @@
 // for the answer (or ANSWER_TIMEOUT_MS) instead of queueing; so a slow server or network
 // costs latency, never a growing backlog. Every request gets a `seq` from one counter,
 // so answers from the socket, the fallback and uploads can be ordered against each other.
-import { postImage } from "./api.js";
-import { snapshotPng } from "./snapshot.js";
+import { postImage, postStrokes } from "./api.js";
+import { enoughInk, strokesPayload } from "./snapshot.js";
 
 const ANSWER_TIMEOUT_MS = 1000;
 const CLIENT_URL = new URL("../vendor/socket.io/socket.io.esm.min.js", import.meta.url);
-const OFFLINE = "offline – using upload fallback";
+// Words a student understands, saying what still works. "live" only when it is.
+export const STATUS_TEXT = {
+  connecting: "Connecting…",
+  live: "Connected – live answers as you draw",
+  offline: "Working offline – answers come after each stroke; reconnecting…",
+};
 
 export class Live {
   /**
@@ -33,7 +38,7 @@ export class Live {
     this.timer = 0;
 
     this.socket = null;
-    this.status("connecting", "connecting…");
+    this.status("connecting");
     this.connect(0);
   }
 
@@ -48,19 +53,19 @@ export class Live {
       if (attempt) url.searchParams.set("retry", String(attempt)); // a failed import is cached per URL
       ({ io } = await import(url.href));
     } catch {
-      this.status("offline", `${OFFLINE} (reconnecting…)`);
+      this.status("offline");
       setTimeout(() => this.connect(attempt + 1), Math.min(30_000, 2000 * 2 ** attempt));
       return;
     }
     this.socket = io({ reconnectionDelayMax: 4000, timeout: 5000 });
     this.handlers.onSocket?.(this.socket); // e.g. a class room joins on it
     this.socket.on("connect", () => {
-      this.status("live", "live");
+      this.status("live");
       this.pump();
     });
     this.socket.on("disconnect", () => this.lost());
     this.socket.on("connect_error", () => this.lost());
-    this.socket.io.on("reconnect_attempt", () => this.status("offline", `${OFFLINE} (reconnecting…)`));
+    this.socket.io.on("reconnect_attempt", () => this.status("offline"));
     this.socket.on("prediction", (payload) => this.answered(payload));
     this.socket.on("prediction_error", (payload) => this.answered(payload));
   }
@@ -69,12 +74,12 @@ export class Live {
     return Boolean(this.socket?.connected);
   }
 
-  status(state, text) {
-    this.handlers.onStatus(state, text);
+  status(state) {
+    this.handlers.onStatus(state, STATUS_TEXT[state]);
   }
 
   lost() {
-    this.status("offline", `${OFFLINE} (reconnecting…)`);
+    this.status("offline");
     if (this.inFlightSeq !== null) {
       // That frame's answer will not come: let the fallback send the same ink again.
       this.sentVersion = -1;
@@ -101,23 +106,23 @@ export class Live {
       this.sentVersion = version;
       return;
     }
+    // A dot or the start of a first stroke says nothing yet: wait for more ink or the pen lifting
+    // (a lone dot then gets the server's blank answer, not a confident "0").
+    if (this.pad.drawing && !enoughInk(this.pad.strokes)) return;
+    const payload = strokesPayload(this.pad.strokes, this.pad.side);
     this.busy = true;
-    // The frame is numbered before the encoding's await: whoever sees the answer marked final
-    // below also sees this frame as sent.
     const seq = ++this.seq;
     this.sentVersion = version;
     if (explain) this.explainedVersion = version;
     this.versions.set(seq, version);
     if (unchanged) this.markFinal(version); // the same ink, sent again only to be explained
-    const blob = await snapshotPng(this.pad.strokes);
-    if (live && this.connected) {
+    if (live) {
       this.inFlightSeq = seq;
       this.timer = setTimeout(() => this.release(seq), ANSWER_TIMEOUT_MS);
-      const image = await blob.arrayBuffer();
-      this.socket.emit("snapshot", explain ? { seq, image, explain: true } : { seq, image });
+      this.socket.emit("snapshot", explain ? { seq, ...payload, explain: true } : { seq, ...payload });
       return;
     }
-    const result = await postImage(blob, "drawing.png", { explain });
+    const result = await postStrokes(payload, { explain });
     this.busy = false;
     if (result.ok) this.deliver({ ...result.payload, seq }, "fallback");
     else if (seq >= this.discardBelow) this.handlers.onError(result.message);
@@ -177,13 +182,20 @@ export class Live {
     this.sentVersion = this.pad.version;
   }
 
-  /** Predict an uploaded file through HTTP, ordered with the drawings' answers. */
-  async predictFile(file) {
-    this.reset();
-    const seq = ++this.seq;
+  /**
+   * Predict an uploaded file through HTTP. Only a readable picture replaces the drawing:
+   * `accepted()` runs (and the drawing's pending answers are dropped) just before it is shown;
+   * a refused file leaves the drawing and its answer as they were, and only its error shows.
+   */
+  async predictFile(file, accepted) {
     const result = await postImage(file, file.name || "upload", { explain: true });
-    if (result.ok) this.deliver({ ...result.payload, seq }, "upload");
-    else if (seq >= this.discardBelow) this.handlers.onError(result.message);
-    return result.ok;
+    if (!result.ok) {
+      this.handlers.onError(result.message);
+      return false;
+    }
+    accepted();
+    this.reset();
+    this.deliver({ ...result.payload, seq: ++this.seq }, "upload");
+    return true;
   }
 }

@@ -9,7 +9,7 @@ import { View } from "./view.js";
 const $ = (id) => document.getElementById(id);
 const root = document.documentElement;
 
-const pad = new Pad($("pad"));
+const pad = new Pad($("pad"), $("pad-zone"));
 const view = new View();
 const lens = new Lens(); // the teaching lens: evidence, plain resize, timeline, layers
 const statusEl = $("status");
@@ -22,12 +22,12 @@ let errorTimer = 0;
 const live = new Live(pad, {
   onPrediction(payload, { final, repeat }) {
     hideError();
-    view.show(payload);
+    const reading = view.show(payload, { final });
     lens.show(payload, { final });
     // Marks an answer to the finished ink (tests wait for it; styles could use it).
     view.digit.dataset.final = String(final);
     // Announce finished drawings and uploads only: a screen reader cannot keep up with frames.
-    if (final && !repeat) view.announce(payload);
+    if (final && !repeat) view.announce(reading.spoken);
   },
   onError: showError,
   onStatus(state, text) {
@@ -75,7 +75,8 @@ pad.addEventListener("strokestart", () => {
 });
 pad.addEventListener("change", () => {
   delete view.digit.dataset.final; // what is shown no longer answers the ink as it now is
-  undoButton.disabled = pad.isEmpty;
+  undoButton.disabled = !pad.canUndo;
+  if (!pad.isEmpty) hidePreview(); // e.g. an undo brought back the drawing an upload replaced
   stage.classList.toggle("has-ink", !pad.isEmpty || !preview.hidden);
   if (pad.isEmpty) {
     view.clear();
@@ -85,12 +86,16 @@ pad.addEventListener("change", () => {
     live.pump();
   }
 });
-pad.addEventListener("strokeend", () => live.pump()); // the final frame, or the offline POST
+pad.addEventListener("strokeend", () => {
+  undoButton.disabled = !pad.canUndo;
+  live.pump(); // the final frame, or the offline POST
+});
+pad.addEventListener("full", () => showError("That is a lot of strokes: clear the pad and draw one digit."));
 
 function clearAll() {
   hidePreview();
   hideError();
-  pad.clear();
+  pad.clear(); // kept by the pad: Undo brings the drawing back
   stage.classList.remove("has-ink");
   view.clear();
   lens.clear();
@@ -107,9 +112,11 @@ document.addEventListener("keydown", (e) => {
   if (mod && !e.shiftKey && !e.altKey && e.key.toLowerCase() === "z") {
     e.preventDefault();
     pad.undo();
-  } else if (!mod && !e.altKey && (e.key === "c" || e.key === "C")) {
-    clearAll();
-  } else if (target === pad.canvas && ["Escape", "Delete", "Backspace"].includes(e.key)) {
+    return;
+  }
+  // Single keys act only on the pad: elsewhere they belong to the focused control (or a screen reader).
+  if (target !== pad.canvas || mod || e.altKey) return;
+  if (["Escape", "Delete", "Backspace", "c", "C"].includes(e.key)) {
     e.preventDefault();
     clearAll();
   }
@@ -122,14 +129,16 @@ setupUpload({
   dropTarget: document,
   async onFile(file) {
     hideError();
-    pad.clear();
-    hidePreview();
-    preview.src = URL.createObjectURL(file);
-    preview.alt = `Uploaded picture ${file.name || ""}`.trim();
-    preview.hidden = false;
-    stage.classList.add("has-ink");
-    lens.clear();
-    await live.predictFile(file);
+    // The drawing stays until the server has read the picture: a refused file must not cost it.
+    await live.predictFile(file, () => {
+      pad.clear(); // Undo brings the drawing back
+      hidePreview();
+      preview.src = URL.createObjectURL(file);
+      preview.alt = `Uploaded picture ${file.name || ""}`.trim();
+      preview.hidden = false;
+      stage.classList.add("has-ink");
+      lens.clear();
+    });
   },
 });
 
@@ -149,6 +158,16 @@ function setProjector(on) {
 const wanted = new URLSearchParams(location.search).get("projector");
 setProjector(wanted !== null && wanted !== "0" && wanted !== "false");
 projectorButton.addEventListener("click", () => setProjector(!root.classList.contains("projector")));
+
+// In projector mode the drawing and its answer fill the screen; the lens is shown below on request.
+const lensButton = $("lens-toggle");
+lensButton.addEventListener("click", () => {
+  const on = !root.classList.contains("show-lens");
+  root.classList.toggle("show-lens", on);
+  lensButton.setAttribute("aria-pressed", String(on));
+  if (on) $("lens").scrollIntoView({ block: "start" });
+  else window.scrollTo(0, 0);
+});
 
 const fullscreenButton = $("fullscreen-toggle");
 if (document.fullscreenEnabled) {

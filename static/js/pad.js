@@ -1,19 +1,25 @@
 // The drawing pad: pointer input (mouse, touch, pen) into strokes, and their on-screen rendering.
+import { MAX_STROKES } from "./snapshot.js";
 import { drawStrokes } from "./strokes.js";
 
 const MIN_STEP = 0.002; // pad units; closer points add nothing but bytes and CPU
 
 /**
- * Events (all plain `Event`s on the pad): `strokestart`, `strokeend`, and `change` after
- * anything that alters the ink (drawing, undo, clear). `version` counts those changes so
- * callers can tell whether the ink moved on since they last looked.
+ * Events (all plain `Event`s on the pad): `strokestart`, `strokeend`, `full` (a stroke refused:
+ * MAX_STROKES already drawn), and `change` after anything that alters the ink (drawing, undo,
+ * clear). `version` counts those changes so callers can tell whether the ink moved on since
+ * they last looked.
+ *
+ * Pointer input is taken on `zone`, an area a little larger than the canvas: a stroke begun
+ * just outside the pad starts where the pointer enters it, as a hand sweeping in expects.
  */
 export class Pad extends EventTarget {
-  constructor(canvas) {
+  constructor(canvas, zone = canvas) {
     super();
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d");
     this.strokes = [];
+    this.cleared = null;     // the strokes of the last clear, until new ink is drawn: undo brings them back
     this.current = null;
     this.pointerId = null;
     this.version = 0;
@@ -21,13 +27,13 @@ export class Pad extends EventTarget {
     this.frame = 0;
     this.refreshColors();
 
-    canvas.addEventListener("pointerdown", (e) => this.onDown(e));
-    canvas.addEventListener("pointermove", (e) => this.onMove(e));
-    canvas.addEventListener("pointerup", (e) => this.onUp(e));
-    canvas.addEventListener("pointercancel", (e) => this.onUp(e));
-    canvas.addEventListener("lostpointercapture", (e) => this.onUp(e));
+    zone.addEventListener("pointerdown", (e) => this.onDown(e, zone));
+    zone.addEventListener("pointermove", (e) => this.onMove(e));
+    zone.addEventListener("pointerup", (e) => this.onUp(e));
+    zone.addEventListener("pointercancel", (e) => this.onUp(e));
+    zone.addEventListener("lostpointercapture", (e) => this.onUp(e));
     // Safari still scrolls on touchmove unless it is cancelled; touch-action covers the rest.
-    canvas.addEventListener("touchmove", (e) => e.preventDefault(), { passive: false });
+    zone.addEventListener("touchmove", (e) => e.preventDefault(), { passive: false });
     canvas.addEventListener("contextmenu", (e) => e.preventDefault());
 
     new ResizeObserver(() => this.resize()).observe(canvas);
@@ -43,6 +49,15 @@ export class Pad extends EventTarget {
     return this.current !== null;
   }
 
+  /** The pad's side in CSS pixels: the unit of the strokes sent to the server. */
+  get side() {
+    return Math.max(1, Math.round(this.canvas.clientWidth));
+  }
+
+  get canUndo() {
+    return !this.drawing && (!this.isEmpty || this.cleared !== null);
+  }
+
   /** Pick up the theme's pad colours (light/dark/projector) and redraw. */
   refreshColors() {
     const style = getComputedStyle(this.canvas);
@@ -51,13 +66,20 @@ export class Pad extends EventTarget {
     this.requestRender();
   }
 
+  /** Take back the last stroke; on an empty pad, bring back the drawing the last clear removed. */
   undo() {
-    if (this.drawing || this.isEmpty) return;
-    this.strokes.pop();
+    if (!this.canUndo) return;
+    if (this.isEmpty) {
+      this.strokes = this.cleared;
+      this.cleared = null;
+    } else {
+      this.strokes.pop();
+    }
     this.changed();
   }
 
   clear() {
+    if (!this.isEmpty) this.cleared = this.strokes;
     this.strokes = [];
     this.current = null;
     this.pointerId = null;
@@ -66,16 +88,29 @@ export class Pad extends EventTarget {
 
   // --- input ------------------------------------------------------------------
 
-  onDown(e) {
+  onDown(e, zone) {
     // One stroke at a time: a second finger or a palm must not start another.
     if (this.pointerId !== null) return;
     if (e.pointerType === "mouse" && e.button !== 0) return;
     e.preventDefault();
-    this.canvas.setPointerCapture?.(e.pointerId);
+    zone.setPointerCapture?.(e.pointerId);
     // Focus for the keyboard shortcuts, without the keyboard focus ring a click should not show.
     this.canvas.focus({ preventScroll: true, focusVisible: false });
     this.pointerId = e.pointerId;
     this.rect = this.canvas.getBoundingClientRect();
+    this.begin(e);
+  }
+
+  /** Start the stroke if the pointer is over the pad (pressed outside it, it waits to enter). */
+  begin(e) {
+    const { left, top, width, height } = this.rect;
+    if (e.clientX < left || e.clientX > left + width || e.clientY < top || e.clientY > top + height) return;
+    if (this.strokes.length >= MAX_STROKES) {
+      this.pointerId = null;
+      this.dispatchEvent(new Event("full"));
+      return;
+    }
+    this.cleared = null; // new ink: the cleared drawing is gone for good
     this.current = { points: [this.toPad(e)] };
     this.strokes.push(this.current);
     this.dispatchEvent(new Event("strokestart"));
@@ -83,7 +118,11 @@ export class Pad extends EventTarget {
   }
 
   onMove(e) {
-    if (e.pointerId !== this.pointerId || !this.current) return;
+    if (e.pointerId !== this.pointerId) return;
+    if (!this.current) {
+      this.begin(e);
+      return;
+    }
     const points = this.current.points;
     // Coalesced events keep fast strokes smooth when the browser batches moves per frame.
     const events = e.getCoalescedEvents?.() ?? [];
@@ -101,10 +140,11 @@ export class Pad extends EventTarget {
 
   onUp(e) {
     if (e.pointerId !== this.pointerId) return;
-    if (e.type === "pointerup") this.onMove(e);
+    const started = this.current !== null;
+    if (e.type === "pointerup" && started) this.onMove(e);
     this.current = null;
     this.pointerId = null;
-    this.dispatchEvent(new Event("strokeend"));
+    if (started) this.dispatchEvent(new Event("strokeend"));
   }
 
   toPad(e) {

@@ -1,33 +1,37 @@
-// The frame sent to the model: the ink alone, cropped and small, black on opaque white.
-// Opaque and theme-independent so the server never has to guess the polarity, and
-// small (long side 128 px) so a frame is a few kilobytes even over a classroom's Wi-Fi.
-import { STROKE_WIDTH, drawStrokes, inkBounds } from "./strokes.js";
+// The frame sent to the model: the ink as strokes in pad pixels, as the contract's `strokes`
+// form has it. The server redraws them with a pen scaled to the digit, so a tiny digit in a
+// corner reads like a big one (a picture of the pad would already be filled in by our pen).
 
-const LONG_SIDE = 128;
-const MARGIN = STROKE_WIDTH; // pad units of white around the ink, like MNIST's padding
+// The server's limits (realtime/pipeline/strokes.py); kept under so a frame is never refused.
+export const MAX_STROKES = 64;
+const MAX_POINTS = 4000;
+// A first stroke shorter than this share of the pad is a dot or a start, not yet a digit.
+const SHORT_INK = 0.12;
 
-let canvas = null;
+/** {strokes, size} for a snapshot or the fallback POST, or null when there is no ink. */
+export function strokesPayload(strokes, side) {
+  const lines = strokes.slice(0, MAX_STROKES).map((s) => s.points);
+  const total = lines.reduce((n, points) => n + points.length, 0);
+  if (total === 0) return null;
+  // A long scribble keeps every k-th point (and each stroke's ends) to stay within the limit.
+  const step = Math.ceil(total / MAX_POINTS);
+  const px = (v) => Math.round(v * side * 10) / 10;
+  return {
+    strokes: lines.map((points) => points
+      .filter((_, i) => i % step === 0 || i === points.length - 1)
+      .map(([x, y]) => [px(x), px(y)])),
+    size: [side, side],
+  };
+}
 
-/** PNG Blob of the strokes, or null when there is no ink. */
-export function snapshotPng(strokes) {
-  const box = inkBounds(strokes);
-  if (!box) return Promise.resolve(null);
-  const x0 = box.x - MARGIN;
-  const y0 = box.y - MARGIN;
-  const w = box.w + 2 * MARGIN;
-  const h = box.h + 2 * MARGIN;
-  // One scale for both axes and the pen, so the stroke-to-digit ratio is kept.
-  const scale = LONG_SIDE / Math.max(w, h);
-  canvas ??= document.createElement("canvas");
-  canvas.width = Math.max(1, Math.round(w * scale));
-  canvas.height = Math.max(1, Math.round(h * scale));
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(1, 0, 0, 1, 0, 0);
-  ctx.fillStyle = "#ffffff";
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-  ctx.setTransform(scale, 0, 0, scale, -x0 * scale, -y0 * scale);
-  drawStrokes(ctx, strokes, "#000000");
-  // Drawing is synchronous, so the picture is of the strokes as they are now even
-  // though the encoding finishes later.
-  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+/** True once the ink is more than a first short stroke: earlier answers would be noise. */
+export function enoughInk(strokes) {
+  if (strokes.length > 1) return true;
+  const points = strokes[0]?.points ?? [];
+  let length = 0;
+  for (let i = 1; i < points.length; i++) {
+    length += Math.hypot(points[i][0] - points[i - 1][0], points[i][1] - points[i - 1][1]);
+    if (length >= SHORT_INK) return true;
+  }
+  return false;
 }

@@ -1,6 +1,7 @@
 // The drawing as it unfolded: each leading digit's probability over the frames of the current
 // drawing, as an SVG sparkline per digit, a one-line summary, and a replay (button or slider)
 // that steps through the frames with the 28x28 the network saw at each.
+import { percent } from "./reading.js";
 
 const WIDTH = 300;
 const HEIGHT = 90;
@@ -177,7 +178,7 @@ export class Timeline {
     this.cursor.setAttribute("x2", String(this.xOf(index)));
     if (frame.input28) this.frameImage.src = frame.input28;
     const p = frame.probabilities[frame.digit] ?? 0;
-    this.readout.textContent = `Frame ${index + 1} of ${this.frames.length}: ${frame.digit} (${Math.round(p * 100)}%)`;
+    this.readout.textContent = `Frame ${index + 1} of ${this.frames.length}: ${frame.digit} (${percent(p)})`;
     this.scrub.setAttribute("aria-valuetext", this.readout.textContent);
   }
 

@@ -2,6 +2,12 @@
 
 /** Calls onFile(file) for every picture the user hands over, however they do it. */
 export function setupUpload({ input, dropTarget, onFile }) {
+  // Browsers open a file input on Space but not on Enter, which is what people press on a button.
+  input.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || e.repeat) return;
+    e.preventDefault();
+    input.click();
+  });
   input.addEventListener("change", () => {
     const [file] = input.files;
     if (file) onFile(file);

@@ -1,9 +1,5 @@
 // Showing a prediction: the big digit, the top-3 bars, all ten, and the 28x28 model input.
-
-const percent = (p) => {
-  if (p > 0 && p < 0.0005) return "<0.1%"; // "0.0%" would read as impossible
-  return `${(p * 100).toFixed(p >= 0.9995 ? 0 : 1)}%`;
-};
+import { percent, readingOf } from "./reading.js";
 
 export class View {
   constructor(root = document) {
@@ -19,24 +15,30 @@ export class View {
     this.clear();
   }
 
-  show(payload) {
-    if (payload.blank || payload.digit === null || payload.digit === undefined) {
+  /** Show an answer; `final` when it answers the finished ink (else it is marked as provisional). */
+  show(payload, { final }) {
+    const reading = readingOf(payload, { final });
+    if (reading.kind === "blank") {
       this.clear();
-      return;
+      this.confidence.textContent = final ? reading.note : "";
+      return reading;
     }
-    this.digit.textContent = String(payload.digit);
-    this.confidence.textContent = `${percent(payload.confidence)} sure`;
+    this.digit.textContent = reading.digit;
+    this.digit.dataset.reading = reading.kind;
+    this.confidence.textContent = reading.note;
     this.updateBars(payload.top3 || []);
     this.updateAllTen(payload.probabilities || [], payload.digit);
     if (payload.input28) this.modelInput.src = payload.input28;
     this.modelInput.classList.remove("is-empty");
     const ms = Number(payload.inference_ms);
     this.timing.textContent = Number.isFinite(ms) ? `model time ${ms.toFixed(1)} ms` : "";
+    return reading;
   }
 
   clear() {
     this.digit.textContent = "";
     delete this.digit.dataset.final;
+    this.digit.dataset.reading = "blank";
     this.confidence.textContent = "";
     this.bars.replaceChildren();
     this.updateAllTen([], null);
@@ -45,11 +47,9 @@ export class View {
     this.timing.textContent = "";
   }
 
-  /** Say the prediction through the polite live region (only for finished drawings). */
-  announce(payload) {
-    const text = payload.blank || payload.digit === null
-      ? "Nothing to read: the picture is blank."
-      : `The network reads ${payload.digit}, ${percent(payload.confidence)} sure.`;
+  /** Say a reading through the polite live region (only for finished drawings). */
+  announce(text) {
+    if (!text) return;
     // Re-setting the same text would not be announced again; clearing first makes it new.
     this.announcer.textContent = "";
     requestAnimationFrame(() => { this.announcer.textContent = text; });
