@@ -1,6 +1,7 @@
 """Picture in, 28x28 model input out.
 
-Import rule: NumPy, Pillow and the standard library only. Never TensorFlow, Keras, Flask,
+Import rule: NumPy, Pillow, SciPy's `ndimage` (connected components) and the standard library
+only. Never TensorFlow, Keras, Flask,
 Socket.IO or eventlet: these modules run in the server's preprocessing children, in the
 training data preparation and in tests alike, and must stay light and pure
 (tests/unit/test_layout.py checks it).

@@ -39,10 +39,26 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[^;,]*)*)(?P<b64>;base64)?,")
 
 
+# A marker in JPEG entropy-coded data: 0xFF followed by neither a stuffed 0x00, a restart
+# marker (0xD0-0xD7) nor another 0xFF (fill).
+_JPEG_MARKER = re.compile(rb"\xff(?=[^\x00\xd0-\xd7\xff])")
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+
 @dataclass(frozen=True)
 class ImageLimits:
+    """What a picture may cost before any pixel is decoded.
+
+    JPEG decodes at reduced scale (DCT scaling), so it may be large; PNG, GIF, BMP and WebP
+    cannot, and decode every pixel (a 1.6 KB WebP of 16383x2441 was 0.5 GB), so their limit is
+    lower. A progressive JPEG's decoder walks every block of the picture once per scan, however
+    empty the scan: 9,900 empty scans cost 67 s of CPU, so the scan count is limited too.
+    """
+
     max_pixels: int = 40_000_000
     max_side: int = 20_000
+    max_full_decode_pixels: int = 16_000_000
+    max_jpeg_scans: int = 48
 
 
 def decode_base64_image(text: str) -> bytes:
@@ -96,8 +112,20 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
             "image_too_large",
             f"The image is {width}x{height}; the limit is {limits.max_pixels:,} pixels "
             f"and {limits.max_side:,} per side.", 413)
-    if image.format in {"JPEG", "MPO"} and max(width, height) > 2 * DECODE_TARGET:
-        image.draft(image.mode, (DECODE_TARGET, DECODE_TARGET))
+    is_jpeg = image.format in {"JPEG", "MPO"}
+    if not is_jpeg and width * height > limits.max_full_decode_pixels:
+        raise InputError(
+            "image_too_large",
+            f"The image is {width}x{height}; {image.format} pictures are decoded at full size, so their "
+            f"limit is {limits.max_full_decode_pixels:,} pixels (JPEG may be larger).", 413)
+    if is_jpeg:
+        scans = jpeg_scan_count(data, limits.max_jpeg_scans)
+        if scans > limits.max_jpeg_scans:
+            raise InputError("image_too_complex",
+                             f"The JPEG has more than {limits.max_jpeg_scans} scans; re-save it as a "
+                             "baseline or ordinary progressive JPEG.")
+        if max(width, height) > 2 * DECODE_TARGET:
+            image.draft(image.mode, (DECODE_TARGET, DECODE_TARGET))
     try:
         image.load()
     except Exception as exc:
@@ -108,6 +136,36 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
         return _reduce_large(image)
     except Exception as exc:  # MemoryError and friends on a hostile, barely-legal picture
         raise InputError("corrupt_image", "The image could not be decoded.") from exc
+
+
+def jpeg_scan_count(data: bytes, stop_after: int) -> int:
+    """The number of scans (SOS segments) of the first JPEG image in `data`; counting stops past `stop_after`.
+
+    Walks the marker segments by their lengths (so a thumbnail inside an APP segment is not
+    counted) and skips each scan's entropy-coded data with a regex, in C: linear in the bytes.
+    """
+    scans, pos, size = 0, 2, len(data)
+    while pos + 4 <= size and scans <= stop_after:
+        if data[pos] != 0xFF:  # entropy-coded data after a scan: find the next real marker
+            found = _JPEG_MARKER.search(data, pos)
+            if found is None:
+                break
+            pos = found.start()
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _JPEG_STANDALONE or marker == 0x00:
+            pos += 2
+            continue
+        if marker == 0xD9:  # end of image
+            break
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDA:
+            scans += 1
+        pos += 2 + max(length, 2)
+    return scans
 
 
 def _reduce_large(image: Image.Image) -> Image.Image:

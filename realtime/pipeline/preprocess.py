@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from .filters import blur3, extreme_filter, neighbours, quantiles
 from .imaging import ImageLimits, gray_png, open_image
@@ -211,20 +212,27 @@ def _drop_border_clutter(ink: np.ndarray) -> np.ndarray:
     padded = np.zeros((h, w), bool)
     padded[:height, :width] = mask
     small = padded.reshape(h // step, step, w // step, step).any(axis=(1, 3))
-    reached = np.zeros_like(small)
-    reached[[0, -1], :] = small[[0, -1], :]
-    reached[:, [0, -1]] |= small[:, [0, -1]]
-    for _ in range(small.size):
-        grown = np.pad(reached, 1)
-        grown = (grown[:-2, 1:-1] | grown[2:, 1:-1] | grown[1:-1, :-2] | grown[1:-1, 2:] | reached) & small
-        if np.array_equal(grown, reached):
-            break
-        reached = grown
+    reached = _touching_frame(small)
     clutter = np.repeat(np.repeat(reached, step, axis=0), step, axis=1)[:height, :width] & mask
     rest = ink[mask & ~clutter]
     if rest.size < 40 or rest.sum() < 0.05 * ink.sum():
         return ink  # nothing digit-sized is left: the digit is what touches the frame
     return np.where(clutter, 0.0, ink).astype(np.float32)
+
+
+def _touching_frame(mask: np.ndarray) -> np.ndarray:
+    """The parts of `mask` 4-connected to its outer rows and columns.
+
+    One labelling pass (SciPy, in C), linear in the pixels: it was a flood by repeated whole-array
+    dilation, one pass per pixel of the longest path, and a 1-pixel serpentine touching the frame
+    made that 50,000 passes (6 s for a 573-byte PNG). Same result: `ndimage.label`'s default
+    structure is the cross the dilation used.
+    """
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return np.zeros_like(mask)
+    edge = np.unique(np.concatenate((labels[0], labels[-1], labels[:, 0], labels[:, -1])))
+    return np.isin(labels, edge[edge > 0])
 
 
 # --- stage 2: ink to the 28x28 field -----------------------------------------

@@ -22,7 +22,7 @@ from .layers import LayerTaps
 from .predictor import Predictor
 from .prep_pool import PreparePool
 from .runtime import blocking_runner
-from .scheduler import InferenceScheduler
+from .scheduler import InferenceScheduler, UploadSlots
 
 log = logging.getLogger(__name__)
 CONTENT_SECURITY_POLICY = (
@@ -39,6 +39,7 @@ class DigitService:
     scheduler: InferenceScheduler
     model_info: dict[str, Any]
     run_blocking: Any
+    uploads: UploadSlots
     explainer: Explainer | None = None  # the teaching lens: evidence and plain-resize view
     layers: LayerTaps | None = None  # the teaching lens: feature maps, built on first use
 
@@ -66,22 +67,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         message_queue=app.config["MESSAGE_QUEUE"] or None,
     )
 
+    limits = ImageLimits(app.config["MAX_IMAGE_PIXELS"], app.config["MAX_IMAGE_SIDE"],
+                         app.config["MAX_FULL_DECODE_PIXELS"], app.config["MAX_JPEG_SCANS"])
+    # Started first: the children import while the model loads, and are ready when the server says so.
+    preparer = PreparePool(app.config["PREPROCESS_PROCESSES"], limits, app.config["DECODE_TIMEOUT_MS"] / 1000)
     model_path = Path(app.config["MODEL_PATH"])
     predictor = Predictor.from_file(model_path, threads=app.config["INFERENCE_THREADS"])
     predictor.warm_up(app.config["BATCH_MAX"])  # the scheduler never makes a larger batch
-    limits = ImageLimits(app.config["MAX_IMAGE_PIXELS"], app.config["MAX_IMAGE_SIDE"])
+    preparer.wait_ready(60.0)
     run_blocking = blocking_runner(app.config["ASYNC_MODE"])
-    preparer = PreparePool(app.config["PREPROCESS_PROCESSES"], limits)
     scheduler = InferenceScheduler(
-        predictor, preparer.prepare_many,
-        run_blocking=run_blocking, spawn=socketio.start_background_task,
+        predictor, preparer, spawn=socketio.start_background_task,
         max_batch=app.config["BATCH_MAX"], max_wait_s=app.config["BATCH_WAIT_MS"] / 1000,
         fresh_s=app.config["FRESH_MS"] / 1000, turn_wait_s=app.config["TURN_WAIT_MS"] / 1000,
+        upload_decodes=max(1, preparer.processes - 1), live_reserve=1 if preparer.processes > 1 else 0,
         on_stop=preparer.close)
+    preparer.on_idle = scheduler.poke
     scheduler.start()
     explainer = Explainer(predictor, app.config["EXPLAIN_PATCH"], app.config["EXPLAIN_STRIDE"])
     app.extensions["digits"] = DigitService(scheduler, describe_model(model_path), run_blocking,
-                                            explainer, LayerTaps(predictor.flatbuffer))
+                                            UploadSlots(app.config["UPLOADS_IN_FLIGHT"]), explainer,
+                                            LayerTaps(predictor.flatbuffer))
 
     app.register_blueprint(routes.bp)
     app.register_blueprint(lens_routes.bp)

@@ -15,7 +15,11 @@ import socket
 import sys
 
 from .config import DEFAULTS, from_environment
-from .runtime import prepare_process
+from .runtime import exit_within, prepare_process
+
+# After a stop signal the server is gone within this long, even if the orderly stop hangs.
+STOP_WITHIN_S = 4.0
+_stopped: list[bool] = []  # set once the orderly stop is done
 
 ASYNC_MODES = ("eventlet", "threading")
 
@@ -71,6 +75,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             print(stop.code, file=sys.stderr, flush=True)
     finally:
         scheduler.stop()
+        _stopped.append(True)
         print("server stopped", flush=True)
     if failed:
         sys.exit(1)
@@ -114,6 +119,12 @@ def _ready(host: str, port: int) -> None:
     print(ready_line(host, port), flush=True)
 
 
+def _arm_stop_deadline() -> None:
+    from .prep_pool import kill_all_children
+
+    exit_within(STOP_WITHIN_S, before_exit=kill_all_children, exit_code=lambda: 0 if _stopped else 1)
+
+
 def _serve_eventlet(app, host: str, port: int) -> None:
     import eventlet
     import eventlet.wsgi
@@ -130,6 +141,8 @@ def _serve_eventlet(app, host: str, port: int) -> None:
     def request_stop(signum, _frame):
         # Only note it: under eventlet a handler runs in whichever green thread is current, and
         # an exception raised there would kill that thread (or be swallowed), not the server.
+        if not requested:
+            _arm_stop_deadline()
         requested.append(signum)
 
     signal.signal(signal.SIGTERM, request_stop)
@@ -145,6 +158,7 @@ def _serve_threading(app, host: str, port: int) -> None:
     from werkzeug.serving import make_server
 
     def stop(signum, _frame):
+        _arm_stop_deadline()
         raise SystemExit(0)  # unwinds serve_forever() in the main thread
 
     signal.signal(signal.SIGTERM, stop)

@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     # CPU threads a model call on a large batch may use (0: every core). Small batches always
     # run on one thread (see predictor.PARALLEL_FROM).
     "INFERENCE_THREADS": 0,
-    # How long an HTTP request waits for its prediction before a 503.
+    # How long an HTTP request waits for its prediction before a 503 (its job is then dropped).
     "PREDICT_TIMEOUT_S": 30.0,
     # The teaching lens (docs/lens.md, with its measured cost). Evidence maps erase EXPLAIN_PATCH-pixel
     # squares every EXPLAIN_STRIDE pixels of the 28x28, only those holding ink (with 4 and 2, usually
@@ -65,6 +65,17 @@ DEFAULTS: dict[str, Any] = {
     "ROOM_JOIN_BURST": 60.0,
     # Wall updates per student per second at most (latest wins; the last one is never dropped).
     "ROOM_WALL_RATE": 5.0,
+    # Decoded-pixel limit of PNG, GIF, BMP and WebP, which cannot decode at reduced scale (JPEG: MAX_IMAGE_PIXELS).
+    "MAX_FULL_DECODE_PIXELS": 16_000_000,
+    # Most scans a JPEG may have: a progressive decoder walks the whole picture once per scan.
+    "MAX_JPEG_SCANS": 48,
+    # Time limit of one image's decoding and preprocessing; past it the child is killed, the frame
+    # gets `image_too_complex` (docs/security-decoding.md). Applies only with PREPROCESS_PROCESSES > 0.
+    "DECODE_TIMEOUT_MS": 1000.0,
+    # HTTP uploads handled at once; more get 503 `busy` at once (they may hold PREPROCESS_PROCESSES - 1 decoders).
+    "UPLOADS_IN_FLIGHT": 8,
+    # /healthz answers 503 `stalled` when work has waited this long with no decode or model call finishing.
+    "STALL_S": 10.0,
 }
 
 _TYPES = {"PORT": int, "MAX_CONTENT_LENGTH": int, "MAX_IMAGE_PIXELS": int, "MAX_IMAGE_SIDE": int,
@@ -73,7 +84,8 @@ _TYPES = {"PORT": int, "MAX_CONTENT_LENGTH": int, "MAX_IMAGE_PIXELS": int, "MAX_
           "EXPLAIN_PATCH": int, "EXPLAIN_STRIDE": int, "LAYER_MAPS_SHOWN": int,
           "BATCH_WAIT_MS": float, "FRESH_MS": float, "TURN_WAIT_MS": float, "PREDICT_TIMEOUT_S": float,
           "ROOM_MAX_STUDENTS": int, "ROOM_MAX_ROOMS": int, "ROOM_IDLE_S": float, "ROOM_JOIN_RATE": float,
-          "ROOM_JOIN_BURST": float, "ROOM_WALL_RATE": float}
+          "ROOM_JOIN_BURST": float, "ROOM_WALL_RATE": float, "MAX_FULL_DECODE_PIXELS": int,
+          "MAX_JPEG_SCANS": int, "UPLOADS_IN_FLIGHT": int, "DECODE_TIMEOUT_MS": float, "STALL_S": float}
 ENV_PREFIX = "DIGITS_"
 
 

@@ -1,16 +1,18 @@
-"""Preprocessing in worker processes: a batch's images decoded outside the server's GIL.
+"""Preprocessing in child processes: every image decoded out of the server, one at a time, with a time limit.
 
-Under eventlet the event loop, the inference thread and the decoding share one GIL. At 50
-clients the loop's own work (reading a thousand frames a second) and the decoding starved
-each other while a core stood idle. So a batch goes to `processes` child processes (plain
-Python, no TensorFlow), split between them, and the scheduler's thread only waits for them.
-It decodes itself only a lone image (the round trip would cost more than it saves) or when
-there are no children (docs/performance.md has the measurements).
+Decoding untrusted bytes is where a crafted picture costs seconds (docs/security-decoding.md).
+So no image is decoded in the server's own process: each goes to one of `processes` child
+processes (plain Python, no TensorFlow), one image per child at a time, and a child that has not
+answered within `timeout_s` is killed and replaced (SIGKILL works on a stopped child too); its
+image gets `image_too_complex`. A slow image then holds one child for at most the time limit
+and nothing else: the other children go on with the other images. Under eventlet this also
+keeps the decoding off the server's GIL (docs/performance.md has the measurements).
 
-The children are fed through plain pipes with blocking reads and writes, made only from the
-scheduler's OS thread with the unpatched `os` and `select`: nothing here touches the event
-loop. A child that dies or hangs costs its share of the batch an `internal_error` answer and
-is replaced; the server goes on.
+One OS thread, the dispatcher, owns the children: it writes each image to an idle child, waits
+on all their pipes with `select` and the nearest deadline, and calls each image's `done` with
+its outcome. Callers only queue work (`submit`) and are called back; `prepare_many` waits for a
+list. Everything here uses the unpatched `os`, `select` and `threading`: nothing touches the
+event loop.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ import contextlib
 import logging
 import os
 import pickle
+import signal
 import struct
 import sys
-from dataclasses import dataclass
-from types import ModuleType
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -34,10 +41,15 @@ from .runtime import os_threading, unpatched
 
 log = logging.getLogger(__name__)
 
+_POOLS: weakref.WeakSet[PreparePool] = weakref.WeakSet()
 Outcome = Prepared | InputError
+Done = Callable[[Outcome], None]
 _HEADER = struct.Struct("!I")
+_READY = "ready"
 # Inherited pipe descriptors (pass_fds) and select() on pipes are POSIX only: not on Windows.
 CHILDREN_POSSIBLE = os.name == "posix"
+# A child that has not said it is ready this long after its start is replaced.
+START_TIMEOUT_S = 30.0
 
 
 def prepare_safely(data: bytes, limits: ImageLimits) -> Outcome:
@@ -51,29 +63,51 @@ def prepare_safely(data: bytes, limits: ImageLimits) -> Outcome:
         return InputError("internal_error", "The image could not be processed.", 500)
 
 
+def too_slow(timeout_s: float) -> InputError:
+    return InputError("image_too_complex",
+                      f"The image took longer than {timeout_s * 1000:.0f} ms to decode; send a smaller or "
+                      "simpler picture (a PNG or an ordinary JPEG).")
+
+
+def shutting_down() -> InputError:
+    return InputError("shutting_down", "The server is stopping; try again in a moment.", 503)
+
+
 # --- the wire: a 4-byte length, then a pickle -----------------------------------
 
-def _send(osmod: ModuleType, fd: int, message: object) -> None:
+def _frame(message: object) -> bytes:
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    return _HEADER.pack(len(payload)) + payload
+
+
+def _take_message(inbox: bytearray) -> object | None:
+    """The first whole message in `inbox` (removed from it), or None while it is incomplete."""
+    if len(inbox) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack_from(inbox)
+    if len(inbox) < _HEADER.size + size:
+        return None
+    message = pickle.loads(bytes(inbox[_HEADER.size:_HEADER.size + size]))
+    del inbox[:_HEADER.size + size]
+    return message
+
+
+def _send_blocking(fd: int, message: object) -> None:
+    view = memoryview(_frame(message))
     while view:
-        view = view[osmod.write(fd, view):]
+        view = view[os.write(fd, view):]
 
 
-def _read_exact(osmod: ModuleType, fd: int, size: int) -> bytes:
-    chunks, missing = [], size
-    while missing:
-        chunk = osmod.read(fd, missing)
+def _receive_blocking(fd: int) -> object:
+    inbox = bytearray()
+    while True:
+        message = _take_message(inbox)
+        if message is not None:
+            return message
+        chunk = os.read(fd, 1 << 16)
         if not chunk:
             raise EOFError("pipe closed")
-        chunks.append(chunk)
-        missing -= len(chunk)
-    return b"".join(chunks)
-
-
-def _receive(osmod: ModuleType, fd: int) -> object:
-    (size,) = _HEADER.unpack(_read_exact(osmod, fd, _HEADER.size))
-    return pickle.loads(_read_exact(osmod, fd, size))
+        inbox += chunk
 
 
 def _encode(outcome: Outcome) -> tuple:
@@ -82,7 +116,9 @@ def _encode(outcome: Outcome) -> tuple:
     return ("ok", outcome.x.tobytes(), outcome.blank)
 
 
-def _decode(item: tuple) -> Outcome:
+def _decode(item: Any) -> Outcome:
+    if not isinstance(item, tuple) or not item:
+        raise ValueError("garbled answer")
     if item[0] == "error":
         return InputError(item[1], item[2], item[3])
     x = np.frombuffer(item[1], np.float32).reshape(FIELD, FIELD).copy()
@@ -92,115 +128,329 @@ def _decode(item: tuple) -> Outcome:
 # --- the server's side -------------------------------------------------------------
 
 @dataclass
+class _Task:
+    data: bytes
+    done: Done
+
+
+@dataclass
 class _Child:
-    process: object  # subprocess.Popen
+    process: Any  # subprocess.Popen
     to_child: int
     from_child: int
+    started: float
+    ready: bool = False
+    task: _Task | None = None
+    deadline: float = 0.0
+    outbox: memoryview = field(default_factory=lambda: memoryview(b""))
+    inbox: bytearray = field(default_factory=bytearray)
 
 
 class PreparePool:
-    """`prepare_many(images)`: the images of a batch through the pipeline, split over processes."""
+    """`submit(image, done)`: the pipeline for one image in a child process, within `timeout_s`."""
 
-    def __init__(self, processes: int, limits: ImageLimits, timeout_s: float = 30.0) -> None:
+    def __init__(self, processes: int, limits: ImageLimits, timeout_s: float = 1.0,
+                 on_idle: Callable[[], None] | None = None, spares: int = 1) -> None:
         self.limits = limits
         self.timeout_s = timeout_s
+        self.on_idle = on_idle  # called (from the dispatcher) whenever a child can take an image
+        self.restarts = 0
+        self.timeouts = 0
         self._os = unpatched("os")
         self._select = unpatched("select")
         self._subprocess = unpatched("subprocess")
-        self._lock = os_threading().Lock()  # one batch at a time, and no closing in the middle of one
+        threading = os_threading()
+        self._lock = threading.Lock()
+        self._queue: deque[_Task] = deque()
         if not CHILDREN_POSSIBLE:
             processes = 0  # Windows: the scheduler's thread decodes, as with PREPROCESS_PROCESSES=0
+        self._inline = processes <= 0  # no children: decode in the caller's thread (no time limit)
+        self._running = not self._inline
+        self._wake_read, self._wake_write = self._os.pipe()
+        self._os.set_blocking(self._wake_read, False)
+        self._os.set_blocking(self._wake_write, False)
         self._children = [self._start() for _ in range(max(0, processes))]
-        self.restarts = 0
+        # Started and idle, out of rotation: a child killed for running out of time is replaced by
+        # a ready spare at once. Starting one (imports) takes 0.5-1 s of a loaded machine, and while
+        # it did, one socket resending a slow frame held the only other child (polite p95 0.6 s).
+        self._spares = [self._start() for _ in range(max(0, spares) if self._children else 0)]
+        self._dispatcher = threading.Thread(target=self._dispatch, name="digits-decoders", daemon=True)
+        if self._running:
+            self._dispatcher.start()
+        _POOLS.add(self)
 
     @property
     def processes(self) -> int:
         return len(self._children)
 
+    def capacity(self) -> int:
+        """Images that would start decoding now: idle, ready children less the images already queued."""
+        if self._inline:
+            return 1
+        with self._lock:
+            idle = sum(1 for child in self._children if child.ready and child.task is None)
+            return max(0, idle - len(self._queue))
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until every child has started (imported the pipeline) or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while self.capacity() < self.processes and not self._inline:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def submit(self, data: bytes, done: Done) -> None:
+        """Queue one image; `done(outcome)` is called once, from the dispatcher's thread (here, at once,
+        when the pool has no children: then it decodes in the caller's thread, without a time limit)."""
+        if self._inline:
+            done(prepare_safely(data, self.limits))
+            return
+        with self._lock:
+            if self._running:
+                self._queue.append(_Task(data, done))
+                self._wake()
+                return
+        done(shutting_down())
+
+    def prepare_many(self, images: list[bytes]) -> list[Outcome]:
+        """The images through the children, waiting for all of them (each within the time limit)."""
+        outcomes: list[Outcome | None] = [None] * len(images)
+        finished = os_threading().Semaphore(0)
+
+        def done_at(index: int) -> Done:
+            def done(outcome: Outcome) -> None:
+                outcomes[index] = outcome
+                finished.release()
+            return done
+
+        for index, data in enumerate(images):
+            self.submit(data, done_at(index))
+        for _ in images:
+            finished.acquire()
+        return outcomes  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Kill every child now (an image in progress gets `shutting_down`); no waiting on them."""
+        with self._lock:
+            self._running = False
+            queued, self._queue = list(self._queue), deque()
+            self._wake()
+        if self._dispatcher.is_alive():
+            self._dispatcher.join(2.0)
+        with self._lock:
+            children, self._children = self._children + self._spares, []
+            self._spares = []
+        for child in children:
+            if child.task is not None:
+                queued.append(child.task)
+                child.task = None
+            self._stop_child(child)
+        for task in queued:
+            task.done(shutting_down())
+        for fd in (self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                self._os.close(fd)
+
+    # --- the dispatcher's thread ---------------------------------------------------
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._os.write(self._wake_write, b"x")
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._lock:
+                if not self._running:
+                    return
+                self._assign()
+                children = self._children + self._spares
+            callbacks: list[Callable[[], None]] = []
+            try:
+                self._step(children, callbacks)
+            except Exception:  # never let the dispatcher die: every image would wait forever
+                log.exception("the decoding dispatcher failed a step")
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("a decoding callback failed")
+
+    def _assign(self) -> None:
+        """Give each idle, ready child the next queued image (under the lock)."""
+        now = time.monotonic()
+        for child in self._children:
+            if not self._queue:
+                return
+            if child.ready and child.task is None:
+                child.task = self._queue.popleft()
+                child.outbox = memoryview(_frame(child.task.data))
+                child.inbox = bytearray()
+                child.deadline = now + self.timeout_s
+
+    def _step(self, children: list[_Child], callbacks: list[Callable[[], None]]) -> None:
+        """One wait on every pipe, then what came of it: answers, writes, deaths, deadlines."""
+        now = time.monotonic()
+        deadlines = [child.deadline if child.task else child.started + START_TIMEOUT_S
+                     for child in children if child.task or not child.ready]
+        wait = min([0.5, *(max(0.0, deadline - now) for deadline in deadlines)])
+        readers = [self._wake_read, *(child.from_child for child in children)]
+        writers = [child.to_child for child in children if child.task and child.outbox]
+        try:
+            readable, writable, _ = self._select.select(readers, writers, [], wait)
+        except (OSError, ValueError):  # a descriptor closed under us (close() is running)
+            return
+        if self._wake_read in readable:
+            with contextlib.suppress(BlockingIOError, OSError):
+                self._os.read(self._wake_read, 4096)
+        now = time.monotonic()
+        for child in children:
+            if child.to_child in writable:
+                self._write(child, callbacks)
+            if child.from_child in readable:
+                self._read(child, callbacks)
+            if child.task is not None and now > child.deadline:
+                self.timeouts += 1
+                log.warning("an image took over %.0f ms to decode; its process is replaced", self.timeout_s * 1000)
+                self._replace(child, too_slow(self.timeout_s), callbacks)
+            elif not child.ready and now > child.started + START_TIMEOUT_S:
+                self._replace(child, None, callbacks)
+
+    def _write(self, child: _Child, callbacks: list[Callable[[], None]]) -> None:
+        try:
+            written = self._os.write(child.to_child, child.outbox)
+            child.outbox = child.outbox[written:]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._replace(child, _internal_error(), callbacks)
+
+    def _read(self, child: _Child, callbacks: list[Callable[[], None]]) -> None:
+        try:
+            chunk = self._os.read(child.from_child, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:  # the child died
+            self._replace(child, _internal_error(), callbacks)
+            return
+        child.inbox += chunk
+        try:
+            message = _take_message(child.inbox)
+            if message is None:
+                return
+            if not child.ready:
+                if message != _READY:
+                    raise ValueError("no ready message")
+                child.ready = True
+            else:
+                outcome = _decode(message)
+                task, child.task = child.task, None
+                if task is not None:
+                    callbacks.append(lambda: task.done(outcome))
+        except (pickle.UnpicklingError, ValueError, TypeError, IndexError, EOFError):
+            self._replace(child, _internal_error(), callbacks)
+            return
+        if self.on_idle is not None:
+            callbacks.append(self.on_idle)
+
+    def _replace(self, child: _Child, error: InputError | None, callbacks: list[Callable[[], None]]) -> None:
+        """Kill a child that died, hung, ran out of time or garbled its answer, and start another."""
+        if error is not None and error.code == "internal_error":
+            log.error("a preprocessing process failed (exit code %s); starting a new one", child.process.poll())
+        task, child.task = child.task, None
+        self._stop_child(child)
+        with self._lock:
+            if self._running and child in self._spares:
+                self._spares[self._spares.index(child)] = self._start()
+            elif self._running and child in self._children:
+                spare = next((spare for spare in self._spares if spare.ready), None)
+                if spare is None:
+                    replacement = self._start()
+                else:
+                    replacement = spare
+                    self._spares[self._spares.index(spare)] = self._start()
+                self._children[self._children.index(child)] = replacement
+                self.restarts += 1
+        if task is not None:
+            outcome = error or _internal_error()
+            callbacks.append(lambda: task.done(outcome))
+
+    # --- the children ---------------------------------------------------------------
+
     def _start(self) -> _Child:
         to_child_read, to_child = self._os.pipe()
         from_child, from_child_write = self._os.pipe()
-        for fd in (to_child_read, to_child, from_child, from_child_write):
-            self._os.set_blocking(fd, True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             filter(None, [str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH", "")]))}
+        limits = self.limits
         process = self._subprocess.Popen(
             # -P: not the working directory first on the path, where a checkout's `realtime` would
             # shadow the installed one; PYTHONPATH names the package's own parent instead.
             [sys.executable, "-P", "-m", "realtime.serving.prep_pool", str(to_child_read), str(from_child_write),
-             str(self.limits.max_pixels), str(self.limits.max_side)],
+             str(limits.max_pixels), str(limits.max_side), str(limits.max_full_decode_pixels),
+             str(limits.max_jpeg_scans), str(self.timeout_s)],
             pass_fds=(to_child_read, from_child_write), stdin=self._subprocess.DEVNULL, env=env, close_fds=True)
         self._os.close(to_child_read)
         self._os.close(from_child_write)
-        return _Child(process, to_child, from_child)
-
-    def prepare_many(self, images: list[bytes]) -> list[Outcome]:
-        with self._lock:
-            if len(images) < 2 or not self._children:
-                return [prepare_safely(data, self.limits) for data in images]
-            shares = min(len(self._children), len(images))
-            parts = [images[share::shares] for share in range(shares)]
-            sent = [self._hand_over(child, part) for child, part in zip(self._children, parts, strict=False)]
-            outcomes: list[Outcome | None] = [None] * len(images)
-            for share, (child, part) in enumerate(zip(self._children, parts, strict=False)):
-                outcomes[share::shares] = self._collect(child, part) if sent[share] else self._failed(child, part)
-            return outcomes  # type: ignore[return-value]
-
-    def _hand_over(self, child: _Child, part: list[bytes]) -> bool:
-        try:
-            _send(self._os, child.to_child, part)
-            return True
-        except OSError:
-            return False
-
-    def _collect(self, child: _Child, part: list[bytes]) -> list[Outcome]:
-        ready, _, _ = self._select.select([child.from_child], [], [], self.timeout_s)
-        if ready:
-            try:
-                items = _receive(self._os, child.from_child)
-                if isinstance(items, list) and len(items) == len(part):
-                    return [_decode(item) for item in items]
-            except (EOFError, OSError, pickle.UnpicklingError, ValueError):
-                pass
-        return self._failed(child, part)
-
-    def _failed(self, child: _Child, part: list[bytes]) -> list[Outcome]:
-        """The child died, hung or garbled its answer: replace it; its images get an internal error."""
-        log.error("a preprocessing process failed (exit code %s); starting a new one", child.process.poll())
-        self._stop_child(child)
-        index = self._children.index(child)
-        self._children[index] = self._start()
-        self.restarts += 1
-        return [InputError("internal_error", "The image could not be processed.", 500) for _ in part]
+        self._os.set_blocking(to_child, False)
+        self._os.set_blocking(from_child, False)
+        return _Child(process, to_child, from_child, time.monotonic())
 
     def _stop_child(self, child: _Child) -> None:
         for fd in (child.to_child, child.from_child):
             with contextlib.suppress(OSError):
                 self._os.close(fd)
         if child.process.poll() is None:
-            child.process.kill()
-        with contextlib.suppress(ChildProcessError):
-            self._os.waitpid(child.process.pid, 0)
+            with contextlib.suppress(OSError):
+                child.process.kill()
+        with contextlib.suppress(ChildProcessError, OSError):
+            child.process.wait(5)
 
-    def close(self) -> None:
-        with self._lock:
-            for child in self._children:
-                self._stop_child(child)
-            self._children = []
+
+def kill_all_children() -> None:
+    """SIGKILL every child of every pool, taking no lock: the last thing a process stopping by force does."""
+    for pool in list(_POOLS):
+        for child in pool._children + pool._spares:
+            with contextlib.suppress(OSError):
+                child.process.kill()
+
+
+def _internal_error() -> InputError:
+    return InputError("internal_error", "The image could not be processed.", 500)
 
 
 # --- the child's side --------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m realtime.serving.prep_pool READ_FD WRITE_FD MAX_PIXELS MAX_SIDE`: serve until the pipe closes."""
-    read_fd, write_fd, max_pixels, max_side = (int(arg) for arg in (argv or sys.argv[1:]))
-    limits = ImageLimits(max_pixels, max_side)
+    """`python -m realtime.serving.prep_pool READ_FD WRITE_FD MAX_PIXELS MAX_SIDE MAX_FULL SCANS TIMEOUT_S`.
+
+    Says it is ready (after its imports, so that the parent's clock does not count them), then
+    serves one image at a time until the pipe closes. Each image also runs under a real-time
+    alarm of a few times the parent's limit, whose default action ends the process: a child
+    whose parent died without killing it cannot go on decoding a crafted picture for minutes.
+    """
+    args = argv or sys.argv[1:]
+    read_fd, write_fd, max_pixels, max_side, max_full, scans = (int(arg) for arg in args[:6])
+    timeout_s = float(args[6])
+    limits = ImageLimits(max_pixels, max_side, max_full, scans)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server; it stops us
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    _send_blocking(write_fd, _READY)
     while True:
         try:
-            images = _receive(os, read_fd)
+            data = _receive_blocking(read_fd)
         except (EOFError, OSError):
             return
-        _send(os, write_fd, [_encode(prepare_safely(data, limits)) for data in images])
+        signal.setitimer(signal.ITIMER_REAL, 3 * timeout_s + 1.0)
+        outcome = _encode(prepare_safely(data, limits)) if isinstance(data, bytes) else ("error", "internal_error",
+                                                                                          "Not an image.", 500)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        try:
+            _send_blocking(write_fd, outcome)
+        except OSError:
+            return
 
 
 if __name__ == "__main__":

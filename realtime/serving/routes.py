@@ -12,12 +12,11 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
-from ..pipeline.preprocess import Prepared, prepare_bytes
+from ..pipeline.preprocess import Prepared
 from ..pipeline.strokes import prepare_strokes
 from .explain import naive_of, picture_for
 from .inputs import Drawing, image_from_request
 from .lens_routes import explain_requested
-from .results import prediction_payload
 from .scheduler import InferenceScheduler, Job
 
 bp = Blueprint("digits", __name__)
@@ -35,8 +34,14 @@ def index():
 
 @bp.get("/healthz")
 def healthz():
-    if not _service().scheduler.running:
+    scheduler = _service().scheduler
+    if not scheduler.running:
         return jsonify(status="starting"), 503
+    stalled = scheduler.stalled_s()
+    if stalled > current_app.config["STALL_S"]:
+        reason = (f"{scheduler.pending_count()} frames have waited {stalled:.0f} s with no image decoded "
+                  "and no prediction made")
+        return jsonify(status="stalled", reason=reason), 503
     return jsonify(status="ok")
 
 
@@ -55,28 +60,37 @@ def stats():
 def predict():
     service = _service()
     data = image_from_request(request)
-    limits = ImageLimits(current_app.config["MAX_IMAGE_PIXELS"], current_app.config["MAX_IMAGE_SIDE"])
-    if isinstance(data, Drawing):
-        prepared = prepare_strokes(data.strokes, data.size)  # bounded and sub-millisecond: no thread needed
-    else:
-        prepared = service.run_blocking(prepare_bytes, data, limits)
+    # A drawing's strokes are bounded and drawn in well under a millisecond, here; a picture is
+    # decoded in the scheduler's child processes, within its time limit.
+    prepared = prepare_strokes(data.strokes, data.size) if isinstance(data, Drawing) else None
+    image = None if isinstance(data, Drawing) else data
     explain = None
-    if explain_requested(request) and not prepared.blank:
+    if explain_requested(request) and not (prepared is not None and prepared.blank):
+        # The lens's plain-resize view decodes the upload once more, here (within the same header
+        # limits, but not in a child: no time limit; docs/security-decoding.md).
+        config = current_app.config
+        limits = ImageLimits(config["MAX_IMAGE_PIXELS"], config["MAX_IMAGE_SIDE"],
+                             config["MAX_FULL_DECODE_PIXELS"], config["MAX_JPEG_SCANS"])
         naive_x = service.run_blocking(naive_of, picture_for(data, limits))
         explain = partial(service.explainer.explain, naive_x=naive_x)
+    if not service.uploads.acquire():
+        raise InputError("busy", "The server is handling too many uploads; try again in a moment.", 503)
     try:
-        payload = answer_one(service.scheduler, prepared, timeout=current_app.config["PREDICT_TIMEOUT_S"],
-                             explain=explain)
-    except TimeoutError as exc:
-        raise InputError("busy", "The server is too busy to answer now; try again.", 503) from exc
+        payload = answer_one(service.scheduler, timeout=current_app.config["PREDICT_TIMEOUT_S"], image=image,
+                             prepared=prepared, explain=explain)
+    finally:
+        service.uploads.release()
     return jsonify(payload)
 
 
-def answer_one(scheduler: InferenceScheduler, prepared: Prepared, timeout: float,
-               explain: Callable[[dict, Prepared], dict] | None = None) -> dict:
-    """Predict one prepared upload, waiting for the batch it joins (and its explanation, if asked)."""
-    if prepared.blank:
-        return prediction_payload(prepared, None, 0.0)
+def answer_one(scheduler: InferenceScheduler, timeout: float, *, image: bytes | None = None,
+               prepared: Prepared | None = None, explain: Callable[[dict, Prepared], dict] | None = None) -> dict:
+    """Decode (in the scheduler's child processes) and predict one upload, waiting for the batch it
+    joins (and its explanation, if asked).
+
+    A request that runs out of time is answered 503 and its job dropped: nothing is decoded or
+    predicted for a requester that has gone.
+    """
     done = threading.Event()  # green under eventlet: the answer comes back on the loop
     answer: dict[str, Any] = {}
 
@@ -84,9 +98,11 @@ def answer_one(scheduler: InferenceScheduler, prepared: Prepared, timeout: float
         answer.update(payload=payload, error=error)
         done.set()
 
-    scheduler.submit(Job(key=("http", next(_upload_keys)), deliver=deliver, prepared=prepared, explain=explain))
+    key = ("http", next(_upload_keys))
+    scheduler.submit(Job(key=key, deliver=deliver, image=image, prepared=prepared, lane="upload", explain=explain))
     if not done.wait(timeout):
-        raise TimeoutError("no prediction within the time limit")
+        scheduler.forget(key)
+        raise InputError("busy", "The server is too busy to answer now; try again.", 503)
     if answer["error"] is not None:
         raise answer["error"]
     return answer["payload"]

@@ -52,6 +52,49 @@ def os_threading() -> ModuleType:
     return unpatched("threading") if eventlet_active() else threading
 
 
+def wait_readable(fd: int, timeout: float) -> bool:
+    """Wait until `fd` can be read (True) or `timeout` seconds pass (False), without blocking the event loop.
+
+    Under eventlet the calling green thread sleeps in the hub, holding no OS thread; otherwise the
+    calling OS thread waits in `select`.
+    """
+    if eventlet_active():
+        from eventlet.hubs import trampoline
+
+        try:
+            trampoline(fd, read=True, timeout=timeout, timeout_exc=TimeoutError)
+            return True
+        except TimeoutError:
+            return False
+    import select
+
+    readable, _, _ = select.select([fd], [], [], timeout)
+    return bool(readable)
+
+
+def exit_within(seconds: float, before_exit: Callable[[], None], exit_code: Callable[[], int]) -> None:
+    """End the process `seconds` from now if it has not ended by itself, calling `before_exit` first.
+
+    Armed when a stop signal arrives: the orderly stop (close the listener, stop the scheduler,
+    kill the decoding children) takes well under a second, but a stop must not depend on it, so a
+    real OS thread, not a green one, makes sure of it. `exit_code()` says which code to end with
+    (0 when the orderly stop was done and only the interpreter's own teardown was slow).
+    """
+    def force() -> None:
+        code = 1
+        try:
+            code = exit_code()
+            before_exit()
+        finally:
+            if code:
+                unpatched("os").write(2, b"server did not stop in time; exiting now\n")
+            unpatched("os")._exit(code)
+
+    timer = os_threading().Timer(seconds, force)
+    timer.daemon = True
+    timer.start()
+
+
 def blocking_runner(async_mode: str) -> Callable[..., Any]:
     """A function `run(fn, *args)` that runs fn off the event loop and returns its result."""
     if async_mode == "eventlet":

@@ -642,7 +642,8 @@ print(json.dumps({"seconds": elapsed, "peak_mb": (high_water() - base) / 2**20, 
 
 @pytest.mark.parametrize("mode", ["L", "1", "RGB"])
 def test_largest_allowed_picture_costs_one_decoded_buffer(mode):
-    """A 6300x6300 picture (40 megapixels, just under MAX_IMAGE_PIXELS) is tens of KB as a PNG.
+    """A 4000x4000 picture (16 megapixels, the largest PNG allowed: formats decoded at full size
+    have their own limit, ImageLimits.max_full_decode_pixels) is tens of KB as a PNG.
 
     It must be read like its small version, without the full-size RGBA copies the preprocessing
     would make of it (once ~360 MB and ~2 s for a 40 KB upload; now one decoded buffer).
@@ -655,7 +656,7 @@ def test_largest_allowed_picture_costs_one_decoded_buffer(mode):
     if not os.path.exists("/proc/self/status"):
         pytest.skip("needs Linux /proc to read the peak RSS")
 
-    side = 6300
+    side = 4000
     big = png_bytes(draw_digit(7, size=side, mode="L").convert(mode))
     assert len(big) < 300_000
     run = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT], input=big, capture_output=True, cwd=ROOT,

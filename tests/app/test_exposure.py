@@ -202,7 +202,7 @@ def test_unexpected_error_gives_json_without_a_stack_trace(web, monkeypatch):
     def explode(*_args, **_kwargs):
         raise RuntimeError("secret internal detail /work/main/realtime")
 
-    monkeypatch.setattr(realtime.serving.routes, "prepare_bytes", explode)
+    monkeypatch.setattr(realtime.serving.routes, "answer_one", explode)
     answer = web.test_client().post("/api/predict", data=good_png(7), headers={"Content-Type": "image/png"})
     assert answer.status_code == 500
     assert answer.get_json() == {"error": {"code": "internal_error",
@@ -217,7 +217,7 @@ def test_live_server_has_no_debugger_no_reloader_and_binds_loopback(live_server)
     children = process.children(recursive=True)
     others = [child for child in children if "realtime.serving.prep_pool" not in child.cmdline()]
     assert others == [], "a reloader (or anything else besides the preprocessing worker) runs as a child"
-    assert len(children) == DEFAULTS["PREPROCESS_PROCESSES"]  # the preprocessing workers, nothing more
+    assert len(children) == DEFAULTS["PREPROCESS_PROCESSES"] + 1  # the preprocessing workers and their spare
     assert listening_addresses(process.pid) == {"127.0.0.1"}
     output = "".join(live_server.output).lower()
     assert "debugger is active" not in output and "restarting with" not in output

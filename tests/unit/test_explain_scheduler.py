@@ -43,8 +43,7 @@ def run(jobs_for) -> list[tuple[str, dict | None]]:
     def spawn(fn, *args):
         threading.Thread(target=fn, args=args, daemon=True).start()
 
-    scheduler = InferenceScheduler(reads_digit, lambda images: [], run_blocking=lambda fn, *a, **k: fn(*a, **k),
-                                   spawn=spawn, max_batch=8)
+    scheduler = InferenceScheduler(reads_digit, lambda images: [], spawn=spawn, max_batch=8)
     GATE.clear()
     scheduler.start()
     try:

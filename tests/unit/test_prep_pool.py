@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import numpy as np
@@ -21,6 +22,15 @@ def pool():
     pool = PreparePool(2, LIMITS)
     yield pool
     pool.close()
+
+
+def wait_ready(pool: PreparePool, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while pool.capacity() < pool.processes:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def pictures() -> list[bytes]:
@@ -43,15 +53,26 @@ def test_a_batch_split_over_processes_gives_what_one_thread_gives(pool):
     assert [type(outcome).__name__ for outcome in got[-4:]] == ["InputError", "Prepared", "InputError", "Prepared"]
 
 
-def test_a_dead_worker_costs_its_share_an_error_and_is_replaced(pool):
+def test_a_dead_worker_costs_its_image_an_error_and_is_replaced(pool):
     images = pictures()
-    for child in pool._children:
+    assert wait_ready(pool)
+    for child in pool._children:  # idle workers that die are replaced before they cost anything
         child.process.kill()
-    time.sleep(0.2)
-    got = pool.prepare_many(images)
-    errors = [outcome for outcome in got if isinstance(outcome, InputError) and outcome.code == "internal_error"]
-    assert errors and all(error.status == 500 for error in errors)
-    assert pool.restarts == 2
+    deadline = time.monotonic() + 10
+    while pool.restarts < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool.restarts == 2 and wait_ready(pool)
+    outcomes: list = []
+    busy = pool._children[0]  # the first idle worker takes the next image
+    busy.process.send_signal(signal.SIGSTOP)  # so that it cannot finish it: killed mid-way
+    pool.submit(images[0], outcomes.append)
+    while busy.task is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    busy.process.kill()
+    while not outcomes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [(error.code, error.status) for error in outcomes] == [("internal_error", 500)]
+    assert wait_ready(pool) and pool.restarts == 3
     again = pool.prepare_many(images)  # the replacements work
     assert all(same(a, prepare_safely(data, LIMITS)) for a, data in zip(again, images, strict=True))
 
@@ -62,4 +83,5 @@ def test_closing_stops_every_worker():
     pool.prepare_many(pictures())
     pool.close()
     assert all(process.poll() is not None for process in processes)
-    assert pool.prepare_many(pictures()[:2])  # with no workers left it still answers, in-thread
+    closed = pool.prepare_many(pictures()[:2])  # with no workers left it still answers, at once
+    assert [outcome.code for outcome in closed] == ["shutting_down", "shutting_down"]

@@ -94,8 +94,7 @@ def make_scheduler(model):
         return thread
 
     def make(**options) -> InferenceScheduler:
-        running = InferenceScheduler(model, decode, run_blocking=lambda fn, *a, **k: fn(*a, **k), spawn=spawn,
-                                     **options)
+        running = InferenceScheduler(model, decode, spawn=spawn, **options)
         running.start()
         started.append(running)
         return running
