@@ -8,6 +8,10 @@ LiteRT, so `pip install .` needs neither (tests/unit/test_layout.py checks it). 
 - `routes`, `events`, `inputs`, `results`: HTTP, Socket.IO, reading a request, the answer's JSON
 - `scheduler` (threads and queues) and `policy` (which frames go next: pure functions)
 - `prep_pool`: preprocessing in child processes; `predictor`: the model call
-- `runtime`: everything that depends on the async mode (eventlet or threading)
+- `edge` (a WSGI middleware around everything: Host, Origin, sizes, per-client limits, headers),
+  `packets` (every Socket.IO packet paced and checked) and `guards` (their rules: pure functions);
+  see docs/security.md
+- `runtime`: everything that depends on the async mode (eventlet or threading), the WSGI servers'
+  caps and timeouts included
 - `cli`: the command line and the serve loop
 """

@@ -17,11 +17,13 @@ from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
 from . import events, lens_routes, rooms, routes
 from .config import DEFAULTS, from_environment
+from .edge import EdgeGuard, EdgeSettings
 from .explain import Explainer
 from .layers import LayerTaps
+from .packets import PacketGate, close_session, guard_messages
 from .predictor import Predictor
 from .prep_pool import PreparePool
-from .runtime import blocking_runner
+from .runtime import blocking_runner, guard_websockets
 from .scheduler import InferenceScheduler, UploadSlots
 
 log = logging.getLogger(__name__)
@@ -95,8 +97,30 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     events.register(socketio, scheduler, app.config["MAX_FRAME_BYTES"], explainer, limits, run_blocking,
                     on_answer=classrooms.feed.answered, on_disconnect=classrooms.on_disconnect)
     _register_error_handlers(app)
-    _register_security_headers(app)
+    _guard_packets(socketio, app.config)
+    # Outermost, around Engine.IO too (Flask-SocketIO made app.wsgi_app its own WSGI app).
+    app.wsgi_app = EdgeGuard(app.wsgi_app, EdgeSettings.from_config(app.config, CONTENT_SECURITY_POLICY),
+                             on_bad_packet=lambda sid, reason: close_session(socketio.server.eio, sid, reason))
     return app
+
+
+def _guard_packets(socketio: SocketIO, config: dict[str, Any]) -> None:
+    """Every packet paced and checked: websocket reads through a PacketGate, Socket.IO messages
+    through `packets.guard_messages` (long-polling packets are paced in edge.EdgeGuard)."""
+    server = socketio.server
+
+    def describe(eio_sid: str) -> str:
+        return _peer(server.environ.get(eio_sid, {}))
+
+    def make_gate(environ: dict) -> PacketGate:
+        return PacketGate(config["PACKET_RATE"], config["PACKET_BURST"], _peer(environ), socketio.sleep)
+
+    guard_messages(server, describe)
+    guard_websockets(server.eio, config["ASYNC_MODE"], make_gate)
+
+
+def _peer(environ: dict) -> str:
+    return f"{environ.get('REMOTE_ADDR', '?')}:{environ.get('REMOTE_PORT', '?')}"
 
 
 def _origin_policy(extra: list[str]):
@@ -158,11 +182,3 @@ def _register_error_handlers(app: Flask) -> None:
         body = {"error": {"code": "internal_error", "message": "Something went wrong on the server."}}
         return jsonify(body), 500
 
-
-def _register_security_headers(app: Flask) -> None:
-    @app.after_request
-    def headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response

@@ -15,7 +15,7 @@ import socket
 import sys
 
 from .config import DEFAULTS, from_environment
-from .runtime import exit_within, prepare_process
+from .runtime import eventlet_server_options, exit_within, prepare_process, threading_server
 
 # After a stop signal the server is gone within this long, even if the orderly stop hangs.
 STOP_WITHIN_S = 4.0
@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     parser.add_argument("--message-queue", default=settings["MESSAGE_QUEUE"],
                         help="Redis URL shared by several server processes, e.g. redis://127.0.0.1:6379/0 "
                              "(class rooms and Socket.IO messages; docs/classrooms.md)")
+    parser.add_argument("--allowed-hosts", default=",".join(settings["ALLOWED_HOSTS"]),
+                        help="comma-separated extra Host names answered (loopback and the listening "
+                             "addresses always are; '*' for any)")
     args = parser.parse_args(argv)
     if args.async_mode not in ASYNC_MODES:  # from the environment: argparse checks only flags
         parser.error(f"DIGITS_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {args.async_mode!r}")
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
 
     config = {"HOST": args.host, "PORT": args.port, "ASYNC_MODE": args.async_mode, "MODEL_PATH": args.model,
               "ALLOWED_ORIGINS": [origin.strip() for origin in args.allowed_origins.split(",") if origin.strip()],
-              "MESSAGE_QUEUE": args.message_queue}
+              "MESSAGE_QUEUE": args.message_queue,
+              "ALLOWED_HOSTS": [host.strip() for host in args.allowed_hosts.split(",") if host.strip()]}
     try:
         app = create_app(config)
     except FileNotFoundError as exc:
@@ -147,7 +151,8 @@ def _serve_eventlet(app, host: str, port: int) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    serving = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False, max_size=2000)
+    options = eventlet_server_options(app.config["MAX_CONNECTIONS"], app.config["HEADER_TIMEOUT_S"])
+    serving = eventlet.spawn(eventlet.wsgi.server, listener, app, **options)
     _ready(host, listener.getsockname()[1])
     while not requested and not serving.dead:
         eventlet.sleep(0.1)
@@ -155,8 +160,6 @@ def _serve_eventlet(app, host: str, port: int) -> None:
 
 
 def _serve_threading(app, host: str, port: int) -> None:
-    from werkzeug.serving import make_server
-
     def stop(signum, _frame):
         _arm_stop_deadline()
         raise SystemExit(0)  # unwinds serve_forever() in the main thread
@@ -164,7 +167,7 @@ def _serve_threading(app, host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        server = make_server(host, port, app, threaded=True)
+        server = threading_server(host, port, app, app.config["MAX_CONNECTIONS"], app.config["HEADER_TIMEOUT_S"])
     except OSError as exc:
         raise SystemExit(_cannot_listen(host, port, exc)) from exc
     _ready(host, server.socket.getsockname()[1])

@@ -25,8 +25,30 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FRAME_BYTES": 1024 * 1024,
     # Engine.IO closes a connection whose single message exceeds this (bytes).
     "SOCKET_MAX_MESSAGE_BYTES": 2 * 1024 * 1024,
-    # Origins allowed to open a Socket.IO connection besides the page's own ("*" for any).
+    # Origins allowed to open a Socket.IO connection or POST uploads besides the page's own ("*" for any).
     "ALLOWED_ORIGINS": [],
+    # Host names answered besides loopback and the bound address (with --host 0.0.0.0: every local
+    # interface address and the machine's name); "*" for any. Anything else gets 421 (DNS rebinding).
+    "ALLOWED_HOSTS": [],
+    # Per client address: uploads (POST /api/predict) being answered at once; more get 429 + Retry-After.
+    # The page has one in flight; 16 at once from one client took the CPU from everyone.
+    "UPLOAD_CONCURRENCY": 2,
+    # Per client address: uploads a second and burst, above them 429 + Retry-After (0: no rate limit;
+    # loopback test suites post hundreds a second one at a time, which the concurrency cap allows).
+    "UPLOAD_RATE": 0.0,
+    "UPLOAD_BURST": 20.0,
+    # Per client address: new Socket.IO connections ("joins") a second and burst; above them 429.
+    "CONNECT_RATE": 5.0,
+    "CONNECT_BURST": 120.0,
+    # Per client address: open HTTP requests and sockets at once (websockets, long polls); above it 429.
+    "MAX_CONNECTIONS_PER_CLIENT": 128,
+    # Per connection: Engine.IO/Socket.IO packets read a second and burst (a flood is read no faster).
+    "PACKET_RATE": 120.0,
+    "PACKET_BURST": 60.0,
+    # Whole server: connections open at once (eventlet max_size; a bounded thread count under threading).
+    "MAX_CONNECTIONS": 500,
+    # Seconds a client may stay silent while sending a request's headers or body (slow-header attacks).
+    "HEADER_TIMEOUT_S": 10.0,
     # Micro-batching: at most this many frames per model call, gathered for at most this long.
     # Small on purpose: in overload a frame's answer waits for the batch it joins, so short
     # batches keep answers fresh (docs/performance.md has the measurements).
@@ -85,7 +107,12 @@ _TYPES = {"PORT": int, "MAX_CONTENT_LENGTH": int, "MAX_IMAGE_PIXELS": int, "MAX_
           "BATCH_WAIT_MS": float, "FRESH_MS": float, "TURN_WAIT_MS": float, "PREDICT_TIMEOUT_S": float,
           "ROOM_MAX_STUDENTS": int, "ROOM_MAX_ROOMS": int, "ROOM_IDLE_S": float, "ROOM_JOIN_RATE": float,
           "ROOM_JOIN_BURST": float, "ROOM_WALL_RATE": float, "MAX_FULL_DECODE_PIXELS": int,
-          "MAX_JPEG_SCANS": int, "UPLOADS_IN_FLIGHT": int, "DECODE_TIMEOUT_MS": float, "STALL_S": float}
+          "MAX_JPEG_SCANS": int, "UPLOADS_IN_FLIGHT": int, "DECODE_TIMEOUT_MS": float, "STALL_S": float,
+          "UPLOAD_CONCURRENCY": int, "UPLOAD_RATE": float, "UPLOAD_BURST": float,
+          "CONNECT_RATE": float, "CONNECT_BURST": float,
+          "MAX_CONNECTIONS_PER_CLIENT": int, "PACKET_RATE": float, "PACKET_BURST": float,
+          "MAX_CONNECTIONS": int, "HEADER_TIMEOUT_S": float}
+_LISTS = {"ALLOWED_ORIGINS", "ALLOWED_HOSTS"}
 ENV_PREFIX = "DIGITS_"
 
 
@@ -97,7 +124,7 @@ def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
         raw = environ.get(ENV_PREFIX + name)
         if raw is None or raw == "":
             continue
-        if name == "ALLOWED_ORIGINS":
+        if name in _LISTS:
             settings[name] = [origin.strip() for origin in raw.split(",") if origin.strip()]
         else:
             try:

@@ -11,10 +11,12 @@ def test_every_setting_is_read_from_its_variable_with_its_type():
     environ = {ENV_PREFIX + name: str(value) for name, value in DEFAULTS.items() if not isinstance(value, list)}
     environ[ENV_PREFIX + "ALLOWED_ORIGINS"] = "http://a.example, http://b.example,"
     environ[ENV_PREFIX + "MESSAGE_QUEUE"] = "redis://127.0.0.1:6379/0"  # its default, "", means unset
+    environ[ENV_PREFIX + "ALLOWED_HOSTS"] = "laptop.local, digits.example"
     settings = from_environment(environ)
     for name, value in DEFAULTS.items():
         assert type(settings[name]) is type(value), name
     assert settings["ALLOWED_ORIGINS"] == ["http://a.example", "http://b.example"]
+    assert settings["ALLOWED_HOSTS"] == ["laptop.local", "digits.example"]
 
 
 def test_unset_and_empty_variables_leave_the_defaults():
