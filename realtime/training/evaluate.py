@@ -78,7 +78,8 @@ def _prepare(sample: tuple[bytes | dict, int]) -> tuple[np.ndarray, bool]:
     return prepared.x, prepared.blank
 
 
-def evaluate_set(predict, samples: list[tuple[bytes | dict, int]], processes: int = 1) -> dict:
+def evaluate_set(predict, samples: list[tuple[bytes | dict, int]], processes: int = 1,
+                 answers: dict | None = None) -> dict:
     """Accuracy and honesty of `predict` on (payload, label) samples; label -1: blank, 10: not a digit."""
     started = time.perf_counter()
     if processes > 1:
@@ -100,6 +101,8 @@ def evaluate_set(predict, samples: list[tuple[bytes | dict, int]], processes: in
     flagged = not_digit >= (rule.not_digit if rule else 0.5)
     unsure = flagged | (confidence < (rule.confidence if rule else 0.5))
     answered = ~blank & (labels >= 0) & (labels < NOT_A_DIGIT)
+    if answers is not None:  # the digits' confidence and rightness, for a reliability diagram
+        answers.update(confidence=confidence[answered], correct=correct[answered])
     honesty = {}
     if answered.any():
         honesty = {"ece": round(expected_calibration_error(confidence[answered], correct[answered]), 5),
@@ -128,20 +131,32 @@ def samples_for(name: str, count: int, seed: int) -> list[tuple[bytes, int]]:
     return list(oodsets.generate(name, count or 1000, seed))
 
 
-def run(model_path: str | None, sets: Iterable[str], count: int, seed: int, processes: int) -> dict:
+def run(model_path: str | None, sets: Iterable[str], count: int, seed: int, processes: int,
+        reliability: Path | None = None) -> dict:
     # Images are generated and prepared before TensorFlow loads (worker processes fork).
     prepared_sets = {name: samples_for(name, count, seed) for name in sets}
     from ..paths import DEFAULT_MODEL
     from ..serving.predictor import Predictor
 
     predictor = Predictor.from_file(model_path or DEFAULT_MODEL)
-    results = {}
+    results, answers = {}, {}
     for name, samples in prepared_sets.items():
-        results[name] = evaluate_set(predictor, samples, processes)
+        answers[name] = {}
+        results[name] = evaluate_set(predictor, samples, processes, answers[name])
         r = results[name]
         honesty = "".join(f"  {key}={r[key]:.2%}" for key in ("ece", "wrong_confident", "unsure") if key in r)
         print(f"{name:10s} {r['accuracy']:8.2%}  n={r['count']:5d}  blank={r['reported_blank']:4d}{honesty}  "
               f"{r['seconds']:6.1f}s  {r['common_errors']}", flush=True)
+    writers = [answers[name] for name in writersets.WRITER_SETS if answers.get(name, {}).get("confidence") is not None]
+    if reliability and writers:
+        from .plots import save_reliability_diagram
+
+        curves = {}
+        if "mnist" in answers:
+            curves["MNIST test"] = (answers["mnist"]["confidence"], answers["mnist"]["correct"])
+        curves["writer sets"] = (np.concatenate([a["confidence"] for a in writers]),
+                                 np.concatenate([a["correct"] for a in writers]))
+        save_reliability_diagram(curves, reliability, "Served confidence on the evaluation sets")
     return results
 
 
@@ -154,13 +169,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--reliability", type=Path, default=None,
+                        help="also draw the reliability diagram of the writer sets here (PNG)")
     args = parser.parse_args(argv)
     sets = [name.strip() for name in args.sets.split(",") if name.strip()]
     unknown = set(sets) - set(ALL_SETS)
     if unknown:
         parser.error(f"unknown sets {sorted(unknown)}; choose from {ALL_SETS}")
     print(f"{'set':10s} {'accuracy':>8s}  (blank: share reported blank; not_digit: share flagged not a digit)")
-    results = run(args.model, sets, args.count, args.seed, args.processes)
+    results = run(args.model, sets, args.count, args.seed, args.processes, args.reliability)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
