@@ -69,7 +69,7 @@ def choose_thresholds(scores: np.ndarray, labels: np.ndarray) -> Thresholds:
     """Both thresholds from calibrated validation outputs, within the flag budgets above."""
     digits = labels < NOT_A_DIGIT
     not_digit = scores[digits, NOT_A_DIGIT]
-    not_digit_threshold = float(max(0.5, np.quantile(not_digit, 1 - DIGIT_FLAG_BUDGET)))
+    not_digit_threshold = float(max(0.1, np.quantile(not_digit, 1 - DIGIT_FLAG_BUDGET)))
     probabilities = digit_probabilities(scores[digits])
     right = probabilities.argmax(axis=1) == labels[digits]
     confidence = probabilities.max(axis=1)[right]
