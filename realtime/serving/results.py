@@ -39,6 +39,12 @@ class UnsureRule:
         return cls()
 
 
+def digit_probabilities(scores: np.ndarray) -> np.ndarray:
+    """The ten digits' probabilities out of the model's outputs (n, 11) or (n, 10), renormalised to sum to 1."""
+    digits = np.asarray(scores, np.float64)[..., :10]
+    return digits / np.clip(digits.sum(axis=-1, keepdims=True), 1e-30, None)
+
+
 def prediction_payload(prepared: Prepared, scores: np.ndarray | None, inference_ms: float,
                        rule: UnsureRule | None = None) -> dict:
     """The answer to one picture. `scores`: the model's row, ten digit probabilities and maybe "not a digit".
@@ -53,7 +59,7 @@ def prediction_payload(prepared: Prepared, scores: np.ndarray | None, inference_
     rule = rule or UnsureRule()
     scores = np.asarray(scores, np.float64)
     not_digit = float(scores[10]) if len(scores) > 10 else 0.0
-    probabilities = scores[:10] / max(float(scores[:10].sum()), 1e-30)
+    probabilities = digit_probabilities(scores)
     order = np.argsort(-probabilities)
     # Not rounded: 0.999996 rounded to 5 places is 1.0, which the page would have to show as "100%".
     top = [{"digit": int(d), "probability": float(probabilities[d])} for d in order[:3]]
