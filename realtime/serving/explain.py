@@ -26,6 +26,7 @@ from ..pipeline.naive import naive_input
 from ..pipeline.occlusion import attribution, log_margin, occluded, patch_corners
 from ..pipeline.preprocess import Prepared, to_png
 from ..pipeline.strokes import Strokes, render_pad
+from .results import digit_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class Explainer:
         corners = patch_corners(prepared.x, self.patch, self.stride)
         extra = [naive_x[None]] if naive_x is not None else []
         batch = np.concatenate([prepared.x[None], *extra, occluded(prepared.x, corners, self.patch)])
-        probabilities = self.predict(batch)
+        probabilities = digit_probabilities(self.predict(batch))  # without the model's "not a digit"
         # The answer's own top two name the digits (a near tie must not flip between the answer and
         # its evidence); the margins all come from this one batch, so they compare like with like.
         top = payload.get("top3") or []

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .results import UnsureRule
 from .runtime import os_threading
 
 INPUT_SHAPE = (28, 28, 1)
@@ -45,11 +46,15 @@ class Predictor:
     see docs/performance.md for how it compares with Keras and XLA.
     """
 
-    def __init__(self, flatbuffer: bytes, threads: int = 0) -> None:
-        """`threads`: CPU threads for a batch of PARALLEL_FROM images or more (0: every core)."""
+    def __init__(self, flatbuffer: bytes, threads: int = 0, unsure_rule: UnsureRule | None = None) -> None:
+        """`threads`: CPU threads for a batch of PARALLEL_FROM images or more (0: every core).
+
+        `unsure_rule`: the thresholds of this model's card, which the scheduler's answers apply.
+        """
         from ai_edge_litert.interpreter import Interpreter
 
         self.threads = threads
+        self.unsure_rule = unsure_rule or UnsureRule()
         self._flatbuffer = flatbuffer
         self._interpreter_class = Interpreter
         self._interpreters: dict[int, tuple[Any, int, int]] = {}
@@ -59,14 +64,19 @@ class Predictor:
 
     @classmethod
     def from_file(cls, path: Path | str, threads: int = 0) -> Predictor:
-        return cls(load_flatbuffer(path), threads)
+        return cls(load_flatbuffer(path), threads, UnsureRule.for_model(path))
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """(n, 28, 28) or (n, 28, 28, 1) float32 in, (n, 10) probabilities out."""
+        """(n, 28, 28) or (n, 28, 28, 1) float32 in, the model's (n, 11) calibrated probabilities out.
+
+        Columns 0-9 are the digits, 10 is "not a digit" (a model without it gives (n, 10)).
+        """
         batch = np.asarray(batch, np.float32).reshape((-1, *INPUT_SHAPE))
         largest = BATCH_SIZES[-1]
         parts = [self._padded_call(batch[start:start + largest]) for start in range(0, len(batch), largest)]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
+        if not parts:
+            return np.zeros((0, self.outputs), np.float32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     @property
     def flatbuffer(self) -> bytes:
@@ -83,6 +93,12 @@ class Predictor:
             interpreter.set_tensor(input_index, np.ascontiguousarray(part))
             interpreter.invoke()
             return interpreter.get_tensor(output_index)[:count].copy()
+
+    @property
+    def outputs(self) -> int:
+        """How many values the model gives per image: 11 (ten digits and "not a digit"), or 10."""
+        interpreter = self._interpreter(1)[0]
+        return int(interpreter.get_output_details()[0]["shape"][-1])
 
     def _interpreter(self, size: int) -> tuple[Any, int, int]:
         if size not in self._interpreters:

@@ -439,7 +439,8 @@ class InferenceScheduler:
             started = time.perf_counter()
             probabilities = self._predictor(np.stack([job.prepared.x for job in ready]))
             model_ms = (time.perf_counter() - started) * 1000
-            return [(job, prediction_payload(job.prepared, row, model_ms), None)
+            rule = getattr(self._predictor, "unsure_rule", None)  # the model card's thresholds
+            return [(job, prediction_payload(job.prepared, row, model_ms, rule), None)
                     for job, row in zip(ready, probabilities, strict=True)]
         except Exception:
             log.exception("inference batch failed")

@@ -17,13 +17,13 @@ SIZE = 28
 KEEP_CLEAN = 0.2  # share of images left as they are, so the model also sees undistorted digits
 
 
-def augment(images: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
+def augment(images: tf.Tensor, seed: tf.Tensor | None = None, keep_clean: float = KEEP_CLEAN) -> tf.Tensor:
     """(b, 28, 28, 1) float in [0,1] to an augmented batch of the same shape."""
     x = _random_affine(images)
     x = _elastic(x, alpha=1.6, probability=0.4)
     x = _stroke_weight(x)
     x = _pen_softness(x)
-    clean = tf.random.uniform([tf.shape(images)[0], 1, 1, 1]) < KEEP_CLEAN
+    clean = tf.random.uniform([tf.shape(images)[0], 1, 1, 1]) < keep_clean
     return tf.where(clean, images, tf.clip_by_value(x, 0.0, 1.0))
 
 

@@ -2,6 +2,9 @@
 
 A compact VGG-style CNN: two conv stages with batch norm, a strided conv in
 place of a third pool, and a small dense head (see docs/model.md for its figures).
+Eleven outputs: the ten digits and "not a digit". The logits are divided by a
+temperature before the softmax: 1 in training, the one fitted on validation data
+(`calibrate.py`) in the saved model, so the served probabilities are calibrated.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def _conv(x, filters: int, kernel: int = 3, strides: int = 1):
     return layers.Activation("relu")(x)
 
 
-def build_model(name: str = "digits_cnn") -> keras.Model:
+def build_model(name: str = "digits_cnn", classes: int = 11, temperature: float = 1.0) -> keras.Model:
     inputs = keras.Input(INPUT_SHAPE, name="ink")
     x = _conv(inputs, 24, kernel=5)
     x = layers.MaxPooling2D()(x)                      # 14x14
@@ -43,13 +46,20 @@ def build_model(name: str = "digits_cnn") -> keras.Model:
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(0.4)(x)
-    outputs = layers.Dense(10, activation="softmax", name="probabilities")(x)
+    x = layers.Dense(classes, name="logits")(x)
+    x = layers.Rescaling(1.0 / temperature, name="temperature")(x)
+    outputs = layers.Softmax(name="probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def save_for_serving(model: keras.Model, path: Path) -> None:
-    """Save weights and architecture only: no optimizer state, so the file stays small."""
-    export = keras.models.clone_model(model)
+def save_for_serving(model: keras.Model, path: Path, temperature: float = 1.0) -> None:
+    """Save weights and architecture only, with the given temperature.
+
+    A fresh, never compiled copy: a model that has been compiled and trained writes its optimizer's
+    state into `model.weights.h5` too (what made the first digits.keras three times its weights).
+    """
+    classes = model.output_shape[-1]
+    export = build_model(model.name, classes=classes, temperature=temperature)
     export.set_weights(model.get_weights())
     path.parent.mkdir(parents=True, exist_ok=True)
     export.save(path)

@@ -47,3 +47,25 @@ def save_confusion_matrix(labels: np.ndarray, predicted: np.ndarray, path: Path)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def save_reliability_diagram(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> None:
+    """Accuracy against confidence in 10 bins, one line per (confidence, correct) pair of `curves`."""
+    from .calibrate import expected_calibration_error
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    edges = np.linspace(0, 1, 11)
+    fig, ax = plt.subplots(figsize=(4.8, 4.6))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    for label, (confidence, correct) in curves.items():
+        which = np.clip(np.digitize(confidence, edges[1:-1]), 0, 9)
+        centres = [confidence[which == b].mean() for b in range(10) if (which == b).sum() >= 5]
+        accuracy = [correct[which == b].mean() for b in range(10) if (which == b).sum() >= 5]
+        ece = expected_calibration_error(confidence, correct)
+        ax.plot(centres, accuracy, marker="o", label=f"{label} (ECE {ece:.2%})")
+    ax.set(xlabel="confidence (top probability)", ylabel="accuracy", xlim=(0, 1.02), ylim=(0, 1.02), title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

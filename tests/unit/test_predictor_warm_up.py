@@ -14,5 +14,5 @@ def test_warm_up_builds_the_sizes_up_to_the_largest_batch_only():
     assert sorted(predictor._interpreters) == [1, 2, 4, 8]
     predictor.warm_up(5)  # a batch of 5 is padded to 8
     assert sorted(predictor._interpreters) == [1, 2, 4, 8]
-    assert predictor(np.zeros((20, 28, 28), np.float32)).shape == (20, 10)  # larger ones still come when asked
+    assert predictor(np.zeros((20, 28, 28), np.float32)).shape == (20, 11)  # larger ones still come when asked
     assert sorted(predictor._interpreters) == [1, 2, 4, 8, 32]
