@@ -5,6 +5,7 @@ Each person is a separate browser context (their own cookies), as on separate de
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from .helpers import draw_with_finger, draw_with_mouse, expect_prediction, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's wall pictures are refreshed only when asked (UPDATE_SCREENSHOTS=1): a test run never edits docs/.
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / (
+    "docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else "test-artifacts/screenshots")
 
 
 def person(browser: Browser, problems, phone: bool = False, **options) -> tuple[BrowserContext, Page]:
