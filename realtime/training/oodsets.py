@@ -90,16 +90,20 @@ def handwritten_strokes(digit: int, rng: np.random.Generator) -> list[list[Point
     angle = math.radians(rng.uniform(-10, 10))
     aspect = rng.uniform(0.65, 1.25)
     wobble = rng.uniform(0.0, 0.035)
+    return in_a_hand(style, slant, angle, aspect, wobble, rng)
+
+
+def in_a_hand(style: list[list[Point]], slant: float, angle: float, aspect: float, wobble: float,
+              rng: np.random.Generator, samples: int = 12) -> list[list[Point]]:
+    """A template's strokes as one writer draws them: proportions, slant, rotation and a shaky hand, smoothed."""
     cos, sin = math.cos(angle), math.sin(angle)
     strokes = []
     for stroke in style:
         moved = []
         for x, y in stroke:
-            x, y = (x - 0.5) * aspect, y - 0.5
-            x += slant * -y
-            x, y = x * cos - y * sin, x * sin + y * cos
-            moved.append((x + rng.normal(0, wobble), y + rng.normal(0, wobble)))
-        strokes.append(_catmull_rom(moved))
+            x, y = (x - 0.5) * aspect - slant * (y - 0.5), y - 0.5
+            moved.append((x * cos - y * sin + rng.normal(0, wobble), x * sin + y * cos + rng.normal(0, wobble)))
+        strokes.append(_catmull_rom(moved, samples))
     return strokes
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import nondigits, restroke
 from .calibrate import NOT_A_DIGIT
-from .oodsets import _catmull_rom
+from .oodsets import in_a_hand
 
 Point = tuple[float, float]
 WRITER_SETS = ("pen", "pen_png", "styles", "scan", "scan_tiny", "stretched", "corner", "not_digit")
@@ -70,15 +70,7 @@ def style_strokes(digit: int, rng: np.random.Generator) -> list[list[Point]]:
     slant, angle = rng.uniform(-0.3, 0.3), math.radians(rng.uniform(-8, 8))
     aspect = rng.uniform(0.35, 0.6) if rng.random() < 0.25 else rng.uniform(0.7, 1.2)
     wobble = rng.uniform(0.0, 0.025)
-    cos, sin = math.cos(angle), math.sin(angle)
-    out = []
-    for stroke in style:
-        moved = []
-        for x, y in stroke:
-            x, y = (x - 0.5) * aspect - slant * (y - 0.5), y - 0.5
-            moved.append((x * cos - y * sin + rng.normal(0, wobble), x * sin + y * cos + rng.normal(0, wobble)))
-        out.append(_catmull_rom(moved, samples=8))
-    return out
+    return in_a_hand(style, slant, angle, aspect, wobble, rng, samples=8)
 
 
 def _to_pad(strokes: list[list[Point]], rng: np.random.Generator, pad: tuple[int, int]) -> list[list[Point]]:

@@ -327,17 +327,6 @@ def stop_attacker(attacker: subprocess.Popen) -> str:
                 attacker.wait(5)
 
 
-def polite_latencies(recorder: Recorder, count: int, first_seq: int) -> list[float]:
-    latencies = []
-    for i in range(count):
-        seq = first_seq + i
-        recorder.send(seq, POLITE[i % len(POLITE)])
-        assert recorder.wait_answer(seq, 30), f"frame {seq} got no answer"
-        latencies.append(recorder.latency_ms(seq))
-        time.sleep(0.05)
-    return latencies
-
-
 @pytest.mark.parametrize("async_mode", ["eventlet", "threading"])
 def test_a_polite_client_is_not_held_behind_crafted_frames(async_mode):
     """Idle and attacked windows alternate (the attacker process stopped and continued), so that
@@ -348,15 +337,15 @@ def test_a_polite_client_is_not_held_behind_crafted_frames(async_mode):
         idle: list[float] = []
         during: list[float] = []
         try:
-            polite_latencies(polite, 5, 1)  # warm-up
+            polite.round_trips(POLITE, 5, 1)  # warm-up
             attacker = start_attacker(server.url)
             for window in range(3):
                 attacker.send_signal(signal.SIGSTOP)
                 time.sleep(1.5)  # its frame in a decoder finishes or runs out of time
-                idle += polite_latencies(polite, 12, 100 + 100 * window)
+                idle += polite.round_trips(POLITE, 12, 100 + 100 * window)
                 attacker.send_signal(signal.SIGCONT)
                 time.sleep(0.5)
-                during += polite_latencies(polite, 12, 150 + 100 * window)
+                during += polite.round_trips(POLITE, 12, 150 + 100 * window)
             attacked = stop_attacker(attacker)
         finally:
             polite.close()
@@ -404,7 +393,7 @@ def test_a_stopped_decoding_child_costs_one_time_limit_and_is_replaced():
     with run_server("eventlet", env={"DIGITS_DECODE_TIMEOUT_MS": "500"}) as server:
         polite = Recorder(server.url).connect()
         try:
-            polite_latencies(polite, 2, 1)
+            polite.round_trips(POLITE, 2, 1)
             children = sorted(psutil.Process(server.process.pid).children(), key=lambda c: (c.create_time(), c.pid))
             assert len(children) == 3  # two decoders, then the spare
             stopped = children[0]  # the first idle decoder: it gets the next frame
@@ -432,12 +421,12 @@ def test_upload_hammering_gets_busy_not_an_unbounded_queue():
     with run_server("eventlet", env={"DIGITS_UPLOADS_IN_FLIGHT": "4"}) as server:
         polite = Recorder(server.url).connect()
         try:
-            polite_latencies(polite, 3, 1)
+            polite.round_trips(POLITE, 3, 1)
             rss_before = rss_mb(server)
             with ThreadPoolExecutor(24) as pool:
                 futures = [pool.submit(post, server.url, SLOW_JPEG) for _ in range(24)]
                 time.sleep(0.5)
-                during = polite_latencies(polite, 10, 100)  # while the uploads are being served
+                during = polite.round_trips(POLITE, 10, 100)  # while the uploads are being served
                 answers = [future.result() for future in futures]
             rss_after = rss_mb(server)
             seen = wait_idle(server, 30)

@@ -80,13 +80,9 @@ def polite_latencies(server, count: int, stop: threading.Event | None = None) ->
     """A client that sends a frame, waits for its answer, pauses 50 ms: its latencies (ms)."""
     recorder = Recorder(server.url).connect()
     try:
-        frame = data_url(PNG)
-        for seq in range(1, count + 1):
-            recorder.send(seq, frame)
-            assert recorder.wait_answer(seq, 15), f"frame {seq} got no answer"
-            time.sleep(0.05)
+        latencies = recorder.round_trips([data_url(PNG)], count, 1)
         assert not recorder.errors, recorder.errors
-        return [recorder.latency_ms(seq) for seq in range(1, count + 1)]
+        return latencies
     finally:
         recorder.close()
 

@@ -67,18 +67,6 @@ def clean(server):
     assert not tracebacks(server), "".join(server.output[-60:])
 
 
-def measure_latencies(recorder: Recorder, count: int, first_seq: int, pause_s: float = 0.05) -> list[float]:
-    """Send one frame, wait for its answer, pause; `count` times. Latencies in ms."""
-    latencies = []
-    for i in range(count):
-        seq = first_seq + i
-        recorder.send(seq, FRAMES[i % len(FRAMES)])
-        assert recorder.wait_answer(seq, 30), f"frame {seq} got no answer"
-        latencies.append(recorder.latency_ms(seq))
-        time.sleep(pause_s)
-    return latencies
-
-
 FLOODER = """
 import json, os, sys, threading, time
 os.nice(19)  # it floods with whatever CPU the server leaves over, as a remote client would
@@ -109,14 +97,14 @@ def test_flooder_does_not_starve_a_well_behaved_client(server, clean):
     polite = Recorder(server.url).connect()
     flooder = None
     try:
-        measure_latencies(polite, 10, 1)  # warm-up
-        without = measure_latencies(polite, 60, 100)
+        polite.round_trips(FRAMES, 10, 1)  # warm-up
+        without = polite.round_trips(FRAMES, 60, 100)
         script = FLOODER.format(root=str(ROOT), url=server.url)
         flooder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, text=True)
         assert flooder.stdout.readline().strip() == "flooding"
         time.sleep(1.0)  # let the flood build up
-        during = measure_latencies(polite, 60, 200)
+        during = polite.round_trips(FRAMES, 60, 200)
         health = requests.get(server.url + "/healthz", timeout=5)
         flooder.stdin.write("stop\n")
         flooder.stdin.flush()
@@ -251,7 +239,7 @@ def test_clients_that_never_read_their_answers(server, clean):
     polite = Recorder(server.url).connect()
     silent: list[RawClient] = []
     try:
-        baseline = measure_latencies(polite, 30, 1)
+        baseline = polite.round_trips(FRAMES, 30, 1)
         silent = [RawClient(server.url, read=False, receive_buffer=4096) for _ in range(5)]
         ports = {client.ws.sock.getsockname()[1] for client in silent}
         connected_at = time.monotonic()
@@ -264,7 +252,7 @@ def test_clients_that_never_read_their_answers(server, clean):
         rss_during = rss_mb(server)
         # Phase 2: they stay connected, still not reading; a well-behaved client is served as before.
         wait_idle(server)
-        with_silent = measure_latencies(polite, 30, 100)
+        with_silent = polite.round_trips(FRAMES, 30, 100)
         # Phase 3: the server drops them once they miss their pongs, without anyone closing anything.
         deadline = connected_at + 35
         while server_side_peers(server, ports) and time.monotonic() < deadline:

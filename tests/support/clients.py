@@ -97,6 +97,17 @@ class Recorder:
     def latency_ms(self, seq: int) -> float:
         return (self.answered[seq] - self.sent[seq]) * 1000
 
+    def round_trips(self, frames: list[Any], count: int, first_seq: int, pause_s: float = 0.05) -> list[float]:
+        """Behave like the page: send a frame, wait for its answer, pause; `count` times. Latencies in ms."""
+        latencies = []
+        for i in range(count):
+            seq = first_seq + i
+            self.send(seq, frames[i % len(frames)])
+            assert self.wait_answer(seq, 30), f"frame {seq} got no answer"
+            latencies.append(self.latency_ms(seq))
+            time.sleep(pause_s)
+        return latencies
+
     def close(self) -> None:
         with contextlib.suppress(Exception):  # already gone
             self.client.disconnect()
