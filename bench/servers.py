@@ -152,6 +152,13 @@ def _terminate(process: subprocess.Popen, timeout: float = 10.0) -> None:
     _LIVE.discard(process)
 
 
+# Every simulated client of the load generator comes from 127.0.0.1, where a classroom's come from
+# one address each: the per-client limits of the network edge (docs/security.md) are raised to what
+# the generator's clients together need, and the uploads handled at once to its largest HTTP level.
+LOAD_GENERATOR_LIMITS = {"DIGITS_UPLOAD_CONCURRENCY": "256", "DIGITS_UPLOADS_IN_FLIGHT": "64",
+                         "DIGITS_MAX_CONNECTIONS_PER_CLIENT": "1024", "DIGITS_CONNECT_BURST": "1000"}
+
+
 def stop_all() -> None:
     for process in list(_LIVE):
         _terminate(process, 5)
@@ -162,7 +169,7 @@ def launch(kind: str, model: str, timeout: float = 120.0, async_mode: str = "eve
     """Start a server; returns once /healthz says ok, with the cold start it took."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **LOAD_GENERATOR_LIMITS}
     started = time.monotonic()
     process = subprocess.Popen(command_for(kind, port, model, async_mode, script, program), cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -1,8 +1,14 @@
-"""Socket.IO events: a `snapshot` goes to the scheduler; its answer comes back as `prediction`."""
+"""Socket.IO events: a `snapshot` goes to the scheduler; its answer comes back as `prediction`.
+
+One style, with one exception: handlers are Flask-SocketIO's (`@socketio.on`), which give them
+the request context (the class rooms read the teacher's cookie there), except `snapshot`, the
+hot path, registered on python-socketio's server itself: a request context around every frame
+profiled at 15% of the server's time at 50 clients, and a frame needs only its sid. How fast a
+client's packets are read is the network edge's job (`packets.PacketGate`), for every event alike.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -17,27 +23,6 @@ from .explain import Explainer, naive_of, picture_for
 from .inputs import snapshot_from_message
 from .scheduler import InferenceScheduler, Job
 
-READ_RATE = 120.0  # frames a second: well above what the page sends (one frame in flight)
-READ_BURST = 30.0
-
-
-class ReadLimits:
-    """A token bucket per client: how long to pause before reading its next message."""
-
-    def __init__(self, rate: float = READ_RATE, burst: float = READ_BURST) -> None:
-        self.rate, self.burst = rate, burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def delay(self, sid: str) -> float:
-        now = time.monotonic()
-        tokens, then = self._buckets.get(sid, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - then) * self.rate) - 1.0
-        self._buckets[sid] = (tokens, now)
-        return 0.0 if tokens >= 0 else -tokens / self.rate
-
-    def forget(self, sid: str) -> None:
-        self._buckets.pop(sid, None)
-
 
 def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes: int,
              explainer: Explainer | None = None, limits: ImageLimits | None = None,
@@ -45,7 +30,6 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
              on_answer: Callable[[str, dict[str, Any]], None] | None = None,
              on_disconnect: Callable[[str], None] | None = None) -> None:
     """`on_answer(sid, payload)` also sees every answer (class rooms forward it to the wall)."""
-    reader_limits = ReadLimits()
 
     def answer(sid: str, seq: int):
         # ignore_queue: an answer is for its client alone, who is connected to this process; with a
@@ -69,7 +53,7 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
             valid = isinstance(seq, int) and not isinstance(seq, bool)
             socketio.emit("prediction_error", {"seq": seq if valid else None, "error": error.to_dict()}, to=sid,
                           ignore_queue=True)
-            socketio.sleep(reader_limits.delay(sid))
+            socketio.sleep(0)
             return
         seq, drawing = frame.seq, frame.drawing
         explain = None
@@ -82,19 +66,14 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
         prepared = None if drawing is None else prepare_strokes(drawing.strokes, drawing.size)
         scheduler.submit(Job(key=sid, seq=seq, image=frame.image, prepared=prepared, deliver=answer(sid, seq),
                              explain=explain))
-        # A green thread reading a socket that always has data never yields; give the loop back
-        # after every frame, and read a client that floods no faster than READ_RATE frames a
-        # second (its surplus waits in its own socket), so it cannot crowd out the others.
-        socketio.sleep(reader_limits.delay(sid))
+        # A green thread reading a socket that always has data never yields: give the loop back
+        # after every frame (the edge reads a flooding client no faster than its packet rate).
+        socketio.sleep(0)
 
-    # Registered on python-socketio's server itself, not with @socketio.on: Flask-SocketIO
-    # would build a Flask request context (URL matching included) around every frame, which
-    # profiled at 15% of the server's time at 50 clients; a snapshot needs only the sid.
-    socketio.server.on("snapshot", snapshot)
+    socketio.server.on("snapshot", snapshot)  # the hot path: no request context (module docstring)
 
     @socketio.on("disconnect")
     def disconnect(*_reason):
         scheduler.forget(request.sid)
-        reader_limits.forget(request.sid)
         if on_disconnect is not None:
             on_disconnect(request.sid)
