@@ -15,12 +15,20 @@ import tensorflow as tf
 
 SIZE = 28
 KEEP_CLEAN = 0.2  # share of images left as they are, so the model also sees undistorted digits
+ROTATION_DEG, SHEAR, SCALE, ASPECT, SHIFT_PX = 13.0, 0.3, (0.8, 1.1), (0.9, 1.1), 1.5
+ELASTIC_ALPHA, ELASTIC_P = 1.6, 0.4
+HEAVIER_P, LIGHTER_P = 0.2, 0.1  # pens a pixel heavier or lighter
+GAMMA_LOG = 0.4  # ink gamma within exp(+-GAMMA_LOG)
+DESCRIPTION = (f"rotation +-{ROTATION_DEG:g} deg, shear +-{SHEAR:g}, scale {SCALE[0]:g}-{SCALE[1]:g} with aspect "
+               f"{ASPECT[0]:g}-{ASPECT[1]:g}, translation +-{SHIFT_PX:g} px, elastic distortion (p={ELASTIC_P:g}), "
+               f"stroke weight (dilate p={HEAVIER_P:g}, erode p={LIGHTER_P:g}), ink gamma; "
+               f"{KEEP_CLEAN:.0%} of images left unchanged")
 
 
 def augment(images: tf.Tensor, seed: tf.Tensor | None = None, keep_clean: float = KEEP_CLEAN) -> tf.Tensor:
     """(b, 28, 28, 1) float in [0,1] to an augmented batch of the same shape."""
     x = _random_affine(images)
-    x = _elastic(x, alpha=1.6, probability=0.4)
+    x = _elastic(x, alpha=ELASTIC_ALPHA, probability=ELASTIC_P)
     x = _stroke_weight(x)
     x = _pen_softness(x)
     clean = tf.random.uniform([tf.shape(images)[0], 1, 1, 1]) < keep_clean
@@ -33,11 +41,11 @@ def _uniform(batch, low, high):
 
 def _random_affine(x: tf.Tensor) -> tf.Tensor:
     b = tf.shape(x)[0]
-    angle = _uniform(b, -13.0, 13.0) * (math.pi / 180)
-    shear = _uniform(b, -0.3, 0.3)
-    scale_x = _uniform(b, 0.8, 1.1)
-    scale_y = scale_x * _uniform(b, 0.9, 1.1)
-    shift_x, shift_y = _uniform(b, -1.5, 1.5), _uniform(b, -1.5, 1.5)
+    angle = _uniform(b, -ROTATION_DEG, ROTATION_DEG) * (math.pi / 180)
+    shear = _uniform(b, -SHEAR, SHEAR)
+    scale_x = _uniform(b, *SCALE)
+    scale_y = scale_x * _uniform(b, *ASPECT)
+    shift_x, shift_y = _uniform(b, -SHIFT_PX, SHIFT_PX), _uniform(b, -SHIFT_PX, SHIFT_PX)
     cos, sin = tf.cos(angle), tf.sin(angle)
     # forward map A = R @ Shear @ Scale; the op wants output->input, so invert A.
     a00 = scale_x * cos
@@ -95,11 +103,11 @@ def _stroke_weight(x: tf.Tensor) -> tf.Tensor:
     heavier = 0.5 * (heavier + x)
     lighter = -tf.nn.max_pool2d(-x, 2, 1, "SAME")
     choice = tf.random.uniform([b, 1, 1, 1])
-    return tf.where(choice < 0.2, heavier, tf.where(choice > 0.9, tf.maximum(lighter, 0.6 * x), x))
+    return tf.where(choice < HEAVIER_P, heavier, tf.where(choice > 1 - LIGHTER_P, tf.maximum(lighter, 0.6 * x), x))
 
 
 def _pen_softness(x: tf.Tensor) -> tf.Tensor:
     """A hard marker edge or a soft pencil: random gamma on the ink."""
     b = tf.shape(x)[0]
-    gamma = tf.exp(tf.random.uniform([b, 1, 1, 1], -0.4, 0.4))
+    gamma = tf.exp(tf.random.uniform([b, 1, 1, 1], -GAMMA_LOG, GAMMA_LOG))
     return tf.pow(x + 1e-6, gamma)

@@ -52,6 +52,30 @@ def build_model(name: str = "digits_cnn", classes: int = 11, temperature: float 
     return keras.Model(inputs, outputs, name=name)
 
 
+def describe(model: keras.Model) -> str:
+    """The architecture in one line, read from the model itself (the card's text, never retyped)."""
+    parts, norms, dropouts = [], 0, set()
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            kernel, stride = layer.kernel_size[0], layer.strides[0]
+            parts.append(f"conv{kernel}x{kernel}({layer.filters}{f',/{stride}' if stride > 1 else ''})")
+        elif isinstance(layer, layers.MaxPooling2D):
+            parts.append("pool")
+        elif isinstance(layer, layers.Dense):
+            parts.append(f"dense({layer.units})")
+        elif isinstance(layer, layers.Rescaling):
+            parts.append("/T")
+        elif isinstance(layer, layers.Softmax):
+            parts.append("softmax")
+        elif isinstance(layer, layers.BatchNormalization):
+            norms += 1
+        elif isinstance(layer, layers.Dropout):
+            dropouts.add(layer.rate)
+    rates = ", ".join(f"{rate:g}" for rate in sorted(dropouts))
+    return (f"{'-'.join(parts).replace('-/T', '/T')}; {norms} batch-norm layers (after every conv and the hidden "
+            f"dense layer); dropout {rates}; outputs: digits 0-9 and 'not a digit'")
+
+
 def save_for_serving(model: keras.Model, path: Path, temperature: float = 1.0) -> None:
     """Save weights and architecture only, with the given temperature.
 

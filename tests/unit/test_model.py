@@ -131,3 +131,12 @@ def test_training_smoke_run_writes_a_working_model_its_export_and_card(tmp_path)
     assert (tmp_path / "reliability_validation.png").is_file() and card["calibration"]["temperature"] > 0
     probabilities = Predictor.from_file(exported)(np.zeros((1, 28, 28), np.float32))
     assert probabilities.shape == (1, 11)
+
+
+def test_the_cards_descriptions_are_read_from_the_model_and_the_training_code(card):
+    """Generated, never retyped: the architecture from the network's layers, augmentation from its constants."""
+    from realtime.training.augment import DESCRIPTION
+    from realtime.training.network import describe
+
+    assert card["architecture"] == describe(load_model())
+    assert card["data"]["augmentation"] == DESCRIPTION
