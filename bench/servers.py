@@ -156,7 +156,8 @@ def _terminate(process: subprocess.Popen, timeout: float = 10.0) -> None:
 # one address each: the per-client limits of the network edge (docs/security.md) are raised to what
 # the generator's clients together need, and the uploads handled at once to its largest HTTP level.
 LOAD_GENERATOR_LIMITS = {"DIGITS_UPLOAD_CONCURRENCY": "256", "DIGITS_UPLOADS_IN_FLIGHT": "64",
-                         "DIGITS_MAX_CONNECTIONS_PER_CLIENT": "1024", "DIGITS_CONNECT_BURST": "1000"}
+                         "DIGITS_MAX_CONNECTIONS_PER_CLIENT": "1024", "DIGITS_CONNECT_BURST": "1000",
+                         "DIGITS_ROOM_JOIN_BURST": "1000"}
 
 
 def stop_all() -> None:
