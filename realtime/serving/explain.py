@@ -68,7 +68,7 @@ class Explainer:
     """Evidence maps and the plain-resize view for one prepared input, with the serving model."""
 
     def __init__(self, predict: Predict, patch: int = 4, stride: int = 2) -> None:
-        self.predict = predict
+        self.model = predict  # the LiteRT predictor: one call for the whole batch of masked copies
         self.patch = patch
         self.stride = stride
 
@@ -80,7 +80,7 @@ class Explainer:
         corners = patch_corners(prepared.x, self.patch, self.stride)
         extra = [naive_x[None]] if naive_x is not None else []
         batch = np.concatenate([prepared.x[None], *extra, occluded(prepared.x, corners, self.patch)])
-        probabilities = digit_probabilities(self.predict(batch))  # without the model's "not a digit"
+        probabilities = digit_probabilities(self.model(batch))  # without the model's "not a digit"
         # The answer's own top two name the digits (a near tie must not flip between the answer and
         # its evidence); the margins all come from this one batch, so they compare like with like.
         top = payload.get("top3") or []
