@@ -5,9 +5,13 @@
     python -m bench --soak 300      the full run plus a 5-minute streaming run watching RSS
     python -m bench --soak 300 --phases soak --merge   only the soak, merged into the existing JSON
 
-Socket.IO load is measured twice: open loop (the spec: every client sends 20 frames/s
-whatever happens to them) and closed loop (each client keeps one frame in flight, as the
-page does, so no queue can build up outside the server's latest-wins).
+Socket.IO load is measured with two kinds of frame: the page's own (a PNG of the ink's bounding
+box, at most 128 px, as bytes) and whole canvas exports as other clients send them
+(`canvas.toDataURL()` of a 280x280 pad, transparent RGBA, opaque RGB or grey, as data URLs; and
+a few clients with 1000x1000 pads). Page frames go open loop (the spec: every client sends 20
+frames/s whatever happens to them) and closed loop (each client keeps one frame in flight, as
+the page does, so no queue can build up outside the server's latest-wins); canvas exports go
+open loop.
 
 Ratios are "times better than the baseline" (> 1 means ours is better): baseline ÷ ours for
 times, CPU and memory; ours ÷ baseline for throughput.
@@ -42,19 +46,28 @@ from .stats import ratio
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.json"
 DEFAULT_PLOT = ROOT / "docs" / "bench" / "latency_vs_clients.png"
-PHASES = ("micro", "http", "socketio", "closed_loop", "soak")
+PHASES = ("micro", "http", "socketio", "closed_loop", "canvas", "canvas_1000", "soak")
+# Each Socket.IO phase: its result section, the frames its clients send, and how.
+SOCKET_PHASES = {
+    "socketio": ("socketio", "page", False),
+    "closed_loop": ("socketio_closed_loop", "page", True),
+    "canvas": ("socketio_canvas", "canvas_280", False),
+    "canvas_1000": ("socketio_canvas_1000", "canvas_1000", False),
+}
 
-FULL = {"levels": [1, 10, 50, 100], "duration": 10.0, "grace": 5.0, "http_duration": 5.0, "repeats": 300,
-        "restart": True}
-QUICK = {"levels": [1, 4], "duration": 1.5, "grace": 2.0, "http_duration": 1.0, "repeats": 10,
+FULL = {"levels": [1, 10, 50, 100], "levels_1000": [1, 10], "duration": 10.0, "grace": 5.0, "http_duration": 5.0,
+        "repeats": 300, "restart": True}
+QUICK = {"levels": [1, 4], "levels_1000": [1], "duration": 1.5, "grace": 2.0, "http_duration": 1.0, "repeats": 10,
          "restart": False}
 
 TARGETS = {
     "inference_batch1_ms": 1.0,
-    "socketio_p50_1_client_ms": 5.0,
+    "socketio_p50_1_client_ms": 4.0,
     "socketio_p95_50_clients_ms": 50.0,
-    "http_p50_1_client_ms": 10.0,
-    "throughput_ratio_50_clients": 10.0,
+    "socketio_answers_per_s_50_clients": 900.0,
+    "http_p50_1_client_ms": 6.0,
+    "throughput_ratio_50_clients": 15.0,
+    "rss_under_load_mb": 250.0,
     "cold_start_s": 8.0,
     "soak_rss_growth_percent": 5.0,
 }
@@ -72,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--grace", type=float, default=None,
                         help="seconds to wait after a level for every client's newest answer (full: 5)")
     parser.add_argument("--http-duration", type=float, default=None, help="seconds per HTTP run (full: 5)")
-    parser.add_argument("--http-clients", default="1,10", help="comma-separated HTTP client counts (1,10)")
+    parser.add_argument("--http-clients", default="1,10,50", help="comma-separated HTTP client counts (1,10,50)")
     parser.add_argument("--repeats", type=int, default=None, help="micro-benchmark repetitions (full: 300)")
     parser.add_argument("--client-procs", type=int, default=2, help="processes the Socket.IO clients run in (2)")
     parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
@@ -153,8 +166,8 @@ def main(argv: list[str] | None = None) -> None:
 def merge(previous: dict, current: dict, phases: list[str]) -> dict:
     """The previous result with this run's phases replaced (cold starts pooled); meta says what merged."""
     merged = dict(previous)
-    sections = {"micro": ("inference", "preprocessing", "explain"), "http": ("http",), "socketio": ("socketio",),
-                "closed_loop": ("socketio_closed_loop",), "soak": ("soak",)}
+    sections = {"micro": ("inference", "preprocessing", "explain"), "http": ("http",), "soak": ("soak",),
+                **{phase: (section,) for phase, (section, _, _) in SOCKET_PHASES.items()}}
     for phase in phases:
         for key in sections[phase]:
             merged[key] = current[key]
@@ -190,8 +203,8 @@ def log(message: str) -> None:
 
 def run(settings: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"meta": meta(settings), "inference": {}, "preprocessing": {},
-                              "cold_start": {}, "http": {}, "socketio": {}, "socketio_closed_loop": {},
-                              "soak": None}
+                              "cold_start": {}, "http": {}, "soak": None,
+                              **{section: {} for section, _, _ in SOCKET_PHASES.values()}}
     cold: dict[str, list[float]] = {kind: [] for kind in settings["kinds"]}
     ready_line: dict[str, list[float]] = {kind: [] for kind in settings["kinds"]}
     pool = ServerPool(settings, cold, ready_line)
@@ -209,10 +222,9 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
             pool.prelaunch(settings["kinds"])
         if "http" in settings["phases"]:
             result["http"] = run_http(settings, pool)
-        if "socketio" in settings["phases"]:
-            result["socketio"] = run_socketio(settings, pool)
-        if "closed_loop" in settings["phases"]:
-            result["socketio_closed_loop"] = run_socketio(settings, pool, closed_loop=True)
+        for phase, (section, frames, closed_loop) in SOCKET_PHASES.items():
+            if phase in settings["phases"]:
+                result[section] = run_socketio(settings, pool, frames, closed_loop=closed_loop)
         if "soak" in settings["phases"]:
             result["soak"] = run_soak(settings, pool)
         if micro_job is not None:
@@ -320,21 +332,33 @@ def run_http(settings: dict, pool: ServerPool) -> dict:
     return out
 
 
-def frame_sets() -> list[list[bytes]]:
-    return [images.stream_frames(variant) for variant in range(4)]
+FRAMES = {
+    "page": "PNG of the ink's bounding box, long side <= 128 px, as bytes, digits drawn progressively",
+    "canvas_280": "the whole 280x280 pad as a PNG data URL (canvas.toDataURL()): transparent RGBA, opaque RGB "
+                  "or grey by client, digits drawn progressively",
+    "canvas_1000": "the whole 1000x1000 pad as a PNG data URL, transparent RGBA, opaque RGB or grey by client",
+}
 
 
-def run_socketio(settings: dict, pool: ServerPool, closed_loop: bool = False) -> dict:
-    frames = frame_sets()
+def frame_sets(kind: str = "page") -> list[list[bytes | str]]:
+    """Four clients' worth of distinct frame loops (client i sends loop i % 4; canvas kinds by loop)."""
+    if kind == "page":
+        return [images.stream_frames(variant) for variant in range(4)]
+    size = 1000 if kind == "canvas_1000" else images.CANVAS
+    return [images.canvas_stream_frames(variant, size, steps=12 if size < 1000 else 4) for variant in range(4)]
+
+
+def run_socketio(settings: dict, pool: ServerPool, frames_kind: str = "page", closed_loop: bool = False) -> dict:
+    frames = frame_sets(frames_kind)
     sizes = sorted(len(f) for group in frames for f in group)
     out: dict[str, Any] = {"frames": {"distinct": len(sizes), "bytes_median": sizes[len(sizes) // 2],
-                                      "bytes_max": sizes[-1], "kind": "PNG of the ink's bounding box, "
-                                      "long side <= 128 px, digits drawn progressively"},
+                                      "bytes_max": sizes[-1], "kind": FRAMES[frames_kind]},
                            **{kind: [] for kind in settings["kinds"]}}
-    for clients in settings["levels"]:
+    levels = settings["levels_1000"] if frames_kind == "canvas_1000" else settings["levels"]
+    for clients in levels:
         for kind in settings["kinds"]:  # interleaved, so drifting background load hits both alike
-            log(f"Socket.IO {kind}: {clients} client(s) x {settings['fps']:g} fps for {settings['duration']} s"
-                + (", closed loop" if closed_loop else ""))
+            log(f"Socket.IO {kind}: {clients} client(s) x {settings['fps']:g} fps for {settings['duration']} s, "
+                f"{frames_kind} frames" + (", closed loop" if closed_loop else ""))
             out[kind].append(measure_level(settings, pool, kind, clients, settings["duration"], frames,
                                            closed_loop=closed_loop))
     return out
@@ -419,9 +443,9 @@ def meta(settings: dict) -> dict:
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "model": {"path": str(model.relative_to(ROOT)) if model.is_relative_to(ROOT) else str(model),
                   "sha256": hashlib.sha256(model.read_bytes()).hexdigest()[:16], "bytes": model.stat().st_size},
-        "settings": {key: settings[key] for key in ("mode", "levels", "duration", "fps", "grace", "http_duration",
-                                                    "http_clients", "repeats", "restart", "client_procs",
-                                                    "soak_s", "soak_clients", "phases", "kinds")},
+        "settings": {key: settings[key] for key in ("mode", "levels", "levels_1000", "duration", "fps", "grace",
+                                                    "http_duration", "http_clients", "repeats", "restart",
+                                                    "client_procs", "soak_s", "soak_clients", "phases", "kinds")},
         "servers": {"ours": "server.py --async-mode eventlet (latest-wins micro-batching, compiled model call)",
                     "baseline": "bench/baseline_server.py (Flask + Flask-SocketIO threading, model.predict "
                                 "per request/frame, resize+invert, no batching, no latest-wins)"},
@@ -453,7 +477,7 @@ def compute_ratios(result: dict) -> dict:
     for size in ("batch1", "batch32"):
         ratios[f"inference_{size}"] = ratio(_get(result, "inference", "model_predict", size, "median_ms"),
                                             _get(result, "inference", "predictor", size, "median_ms"))
-    for name in ("canvas_snapshot", "canvas_280", "photo_12mp"):
+    for name in (_get(result, "preprocessing", "ours") or {}):
         ratios[f"preprocessing_{name}"] = ratio(_get(result, "preprocessing", "baseline", name, "median_ms"),
                                                 _get(result, "preprocessing", "ours", name, "median_ms"))
     ratios["cold_start"] = ratio(_get(result, "cold_start", "baseline", "median_s"),
@@ -466,8 +490,8 @@ def compute_ratios(result: dict) -> dict:
         ratios[f"http_{clients}_clients_throughput"] = ratio(
             _get(result, "http", "ours", clients, "requests_per_s"),
             _get(result, "http", "baseline", clients, "requests_per_s"))
-    ratios["socketio"] = _level_ratios(result, "socketio")
-    ratios["socketio_closed_loop"] = _level_ratios(result, "socketio_closed_loop")
+    for section, _, _ in SOCKET_PHASES.values():
+        ratios[section] = _level_ratios(result, section)
     return ratios
 
 
@@ -494,26 +518,38 @@ def _level_ratios(result: dict, section: str) -> dict:
 
 
 def evaluate_targets(result: dict) -> list[dict]:
-    one = level_for(result, "ours", 1)
-    fifty = level_for(result, "ours", 50)
-    throughput = _get(result, "ratios", "socketio", "50") or compute_ratios(result).get("socketio", {}).get("50")
+    """This round's targets (#17): Socket.IO and HTTP with whole 280x280 canvas exports, preprocessing CPU."""
+    one = level_for(result, "ours", 1, "socketio_canvas")
+    fifty = level_for(result, "ours", 50, "socketio_canvas")
+    http_ratio = _get(result, "ratios", "http_50_clients_throughput") or compute_ratios(result).get(
+        "http_50_clients_throughput")
     soak_growth = _get(result, "soak", "rss", "growth_percent")
+    loaded = [_get(level_for(result, "ours", 50, section), "server", "rss_peak_mb")
+              for section in ("socketio", "socketio_canvas")]
+    loaded = [mb for mb in loaded if mb is not None]
+    pre = _get(result, "preprocessing", "ours") or {}
+    budgets = _get(result, "preprocessing", "budget_cpu_ms") or {}
     rows = [
         ("batch-1 inference (Predictor, median)", "≤ 1 ms", _get(result, "inference", "predictor", "batch1",
                                                                 "median_ms"), "ms",
          lambda v: v <= TARGETS["inference_batch1_ms"]),
-        ("Socket.IO round trip p50, 1 client", "≤ 5 ms", _get(one, "latency_ms", "p50"), "ms",
-         lambda v: v <= TARGETS["socketio_p50_1_client_ms"]),
-        ("50 clients × 20 fps: p95", "≤ 50 ms", _get(fifty, "latency_ms", "p95"), "ms",
+        *[(f"preprocessing CPU, {name.replace('_', ' ')}", f"≤ {budget} ms", _get(pre, name, "cpu_ms"), "ms",
+           lambda v, b=budget: v <= b) for name, budget in budgets.items()],
+        ("Socket.IO round trip p50, 1 client, 280x280 canvas data URLs", "≤ 4 ms", _get(one, "latency_ms", "p50"),
+         "ms", lambda v: v <= TARGETS["socketio_p50_1_client_ms"]),
+        ("50 clients × 20 fps canvas data URLs: p95", "≤ 50 ms", _get(fifty, "latency_ms", "p95"), "ms",
          lambda v: v <= TARGETS["socketio_p95_50_clients_ms"]),
+        ("50 clients × 20 fps canvas data URLs: answers a second", "≥ 900", _get(fifty, "answers_per_s"), "/s",
+         lambda v: v >= TARGETS["socketio_answers_per_s_50_clients"]),
         ("50 clients: every client's newest frame answered", "all",
          None if fifty is None else f"{fifty['newest_answered']}/{fifty['clients']}", "",
          lambda _v: bool(fifty and fifty["all_newest_answered"])),
-        ("HTTP upload p50, 1 client, 280x280 PNG", "≤ 10 ms", _get(result, "http", "ours", "1", "latency_ms", "p50"),
+        ("HTTP upload p50, 1 client, 280x280 PNG", "≤ 6 ms", _get(result, "http", "ours", "1", "latency_ms", "p50"),
          "ms", lambda v: v <= TARGETS["http_p50_1_client_ms"]),
-        ("throughput vs baseline at 50 clients", "≥ 10x",
-         _get(throughput, "throughput") or _get(throughput, "throughput_at_least"), "x",
+        ("HTTP throughput vs baseline at 50 clients", "≥ 15x", http_ratio, "x",
          lambda v: v >= TARGETS["throughput_ratio_50_clients"]),
+        ("server + children RSS at 50 clients (peak)", "≤ 250 MB", max(loaded) if loaded else None, "MB",
+         lambda v: v <= TARGETS["rss_under_load_mb"]),
         ("cold start (launch to /healthz ok, median)", "≤ 8 s", _get(result, "cold_start", "ours", "median_s"),
          "s", lambda v: v <= TARGETS["cold_start_s"]),
         ("RSS flat over the soak (last vs first minute)", "within 5%", soak_growth, "%",

@@ -1,15 +1,17 @@
-"""Test pictures: canvas snapshots as the page sends them, full canvases, and a 12 MP photo.
+"""Test pictures: canvas snapshots as the page sends them, full canvas exports, and a 12 MP photo.
 
 Everything is generated (no files to ship), deterministically, with Pillow and numpy.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import itertools
 import math
 import random
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 CANVAS = 280  # the page's drawing pad, in CSS pixels
@@ -128,10 +130,42 @@ def stream_frames(variant: int = 0, steps: int = 12) -> list[bytes]:
     return frames
 
 
+CANVAS_KINDS = ("rgba", "rgb", "grey")
+
+
+def canvas_export(digit: int, kind: str, size: int = CANVAS, fraction: float = 1.0, scale: float = 1.0,
+                  offset: tuple[float, float] = (0.0, 0.0), pen: float = PEN) -> Image.Image:
+    """A whole pad as `canvas.toDataURL()` gives it: black ink on transparent RGBA (a canvas's default),
+    on opaque white RGB, or grey."""
+    drawn = draw_canvas(digit, fraction, size=size, scale=scale, offset=offset, pen=pen)
+    if kind == "rgba":
+        pixels = np.zeros((size, size, 4), np.uint8)
+        pixels[..., 3] = 255 - np.asarray(drawn.convert("L"))
+        return Image.fromarray(pixels, "RGBA")
+    return drawn.convert("RGB" if kind == "rgb" else "L")
+
+
+def data_url(picture: Image.Image) -> str:
+    return "data:image/png;base64," + base64.b64encode(encode(picture)).decode("ascii")
+
+
+def canvas_stream_frames(variant: int = 0, size: int = CANVAS, steps: int = 12) -> list[str]:
+    """Like `stream_frames`, but each frame is the whole pad as a data URL, in one of the three kinds."""
+    rng = random.Random(2000 + variant)
+    digits = list(STROKES)
+    rng.shuffle(digits)
+    kind = CANVAS_KINDS[variant % len(CANVAS_KINDS)]
+    frames = []
+    for digit in digits:
+        scale = rng.uniform(0.6, 0.9)
+        offset = (rng.uniform(0, 1 - scale), rng.uniform(0, 1 - scale))
+        for step in range(1, steps + 1):
+            frames.append(data_url(canvas_export(digit, kind, size, step / steps, scale, offset)))
+    return frames
+
+
 def photo_jpeg(width: int = 4000, height: int = 3000, digit: int = 4, quality: int = 90, seed: int = 7) -> bytes:
     """A 12 MP phone photo of a digit on paper: uneven light, colour cast, grain, JPEG q90."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     ys = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
     xs = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]

@@ -67,17 +67,20 @@ def table(result: dict) -> str:
 
     pre = result.get("preprocessing") or {}
     if pre:
-        out += ["", "Preprocessing, median (ours: MNIST-style pipeline; baseline: resize to 28x28 + invert)"]
+        out += ["", "Preprocessing, from what arrives to the 28x28 (ours: MNIST-style pipeline; baseline: resize to "
+                "28x28 + invert): median wall time and mean CPU time"]
         rows = []
-        for name, label in (("canvas_snapshot", "canvas snapshot"), ("canvas_280", "280x280 canvas"),
-                            ("photo_12mp", "12 MP photo JPEG")):
-            info = _g(pre, "inputs", name) or {}
-            size = "x".join(str(v) for v in info.get("size", [])) + f" {info.get('format', '')}"
-            rows.append([f"{label} ({size.strip()}, {_num(info.get('bytes', 0) / 1024, ' KiB', 1)})",
-                         _num(_g(pre, "ours", name, "median_ms"), " ms"),
+        for name, info in (pre.get("inputs") or {}).items():
+            size = "x".join(str(v) for v in info.get("size", []))
+            label = f"{name} ({size} {info.get('mode', '')} {info.get('format', '')} {info.get('as', '')}, " \
+                    f"{_num(info.get('bytes', 0) / 1024, ' KiB', 1)})"
+            budget = _g(pre, "budget_cpu_ms", name)
+            rows.append([label, _num(_g(pre, "ours", name, "median_ms"), " ms"),
+                         _num(_g(pre, "ours", name, "cpu_ms"), " ms"), "–" if budget is None else f"≤ {budget} ms",
                          _num(_g(pre, "baseline", name, "median_ms"), " ms"),
+                         _num(_g(pre, "baseline", name, "cpu_ms"), " ms"),
                          _ratio(ratios.get(f"preprocessing_{name}"))])
-        out += _grid(["input", "ours", "baseline", "ratio"], rows)
+        out += _grid(["input", "ours", "ours CPU", "budget", "baseline", "base CPU", "ratio"], rows)
 
     cold = result.get("cold_start") or {}
     if any(_g(cold, kind, "runs_s") for kind in cold):
@@ -103,11 +106,9 @@ def table(result: dict) -> str:
                          f"{_ratio(ratios.get(f'http_{clients}_clients_throughput'))}"])
         out += _grid(["", "ours p50", "p95", "req/s", "base p50", "p95", "req/s", "ratio p50/p95/req/s"], rows)
 
-    out += _socket_section(result, "socketio", "open loop: every client sends on every tick")
-    out += _socket_section(result, "socketio_closed_loop",
-                           "closed loop: one frame in flight per client, like the page; a tick is skipped "
-                           "while waiting (up to 1 s)")
-    if result.get("socketio") or result.get("socketio_closed_loop"):
+    for section, flow in SOCKET_SECTIONS:
+        out += _socket_section(result, section, flow)
+    if any(result.get(section) for section, _ in SOCKET_SECTIONS):
         out += ["  CPU in % of one core (machine: whole machine, of "
                 f"{(meta.get('cpu_count') or 0) * 100}%)",
                 "  unanswered: frames never answered: superseded by latest-wins, or (both servers) still unread "
@@ -138,6 +139,15 @@ def table(result: dict) -> str:
                  {True: "met", False: "MISSED", None: "not measured"}[t["met"]]] for t in targets]
         out += _grid(["", "goal", "measured", ""], rows)
     return "\n".join(out)
+
+
+SOCKET_SECTIONS = (
+    ("socketio", "page frames, open loop: every client sends on every tick"),
+    ("socketio_closed_loop", "page frames, closed loop: one frame in flight per client, like the page; a tick is "
+                             "skipped while waiting (up to 1 s)"),
+    ("socketio_canvas", "whole 280x280 canvas exports as data URLs, open loop"),
+    ("socketio_canvas_1000", "whole 1000x1000 canvas exports as data URLs, open loop"),
+)
 
 
 def _read_share(level: dict) -> str:
@@ -192,7 +202,8 @@ def _socket_section(result: dict, section: str, flow: str) -> list[str]:
 def plot(result: dict, path: Path) -> None:
     """Latency p50/p95 and answers per second against the number of clients, ours and the baseline.
 
-    One row for the open-loop load (the spec's) and, when measured, one for closed-loop clients.
+    One row for each kind of load measured: page frames open loop (the spec's) and closed loop,
+    whole canvas exports open loop.
     """
     import matplotlib
 
@@ -202,8 +213,10 @@ def plot(result: dict, path: Path) -> None:
     meta = result.get("meta", {})
     settings = meta.get("settings", {})
     sections = [(key, title) for key, title in
-                (("socketio", "open loop: every client sends 20 frames/s"),
-                 ("socketio_closed_loop", "closed loop: one frame in flight per client, like the page"))
+                (("socketio", "page frames, open loop: every client sends 20 frames/s"),
+                 ("socketio_closed_loop", "page frames, closed loop: one frame in flight per client"),
+                 ("socketio_canvas", "280x280 canvas data URLs, open loop"),
+                 ("socketio_canvas_1000", "1000x1000 canvas data URLs, open loop"))
                 if (result.get(key) or {}).get("ours")]
     fig, axes = plt.subplots(len(sections), 2, figsize=(11, 4.2 * len(sections)), dpi=110, squeeze=False)
     for (key, title), (left, right) in zip(sections, axes, strict=True):

@@ -9,10 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def quantiles(values: np.ndarray, percents: tuple[float, ...]) -> list[float]:
-    """Percentiles of values in [0, 1], to 1/1024, from a histogram: ~10x cheaper than sorting."""
+def quantiles(values: np.ndarray, percents: tuple[float, ...], extra: tuple[float, int] = (0.0, 0)) -> list[float]:
+    """Percentiles of values in [0, 1], to 1/1024, from a histogram: ~10x cheaper than sorting.
+
+    `extra` is (value, count): that many more values, all equal, not worth an array.
+    """
     bins = np.clip(values * np.float32(1023.0) + np.float32(0.5), 0.5, 1023.5)
-    counts = np.cumsum(np.bincount(bins.astype(np.intp).ravel(), minlength=1024))
+    histogram = np.bincount(bins.astype(np.intp).ravel(), minlength=1024)
+    level, count = extra
+    if count:
+        histogram[int(np.clip(np.float32(level) * np.float32(1023.0) + np.float32(0.5), 0.5, 1023.5))] += count
+    counts = np.cumsum(histogram)
     ranks = [p / 100.0 * (counts[-1] - 1) for p in percents]
     return [float(np.searchsorted(counts, rank, side="right")) / 1023.0 for rank in ranks]
 

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
+from .pngdecode import decode_png
 
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "WEBP"})
 # Large photos are decoded straight to about this many pixels on the long side
@@ -127,6 +128,7 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
         if max(width, height) > 2 * DECODE_TARGET:
             image.draft(image.mode, (DECODE_TARGET, DECODE_TARGET))
     try:
+        image = decode_png(data, image) or image
         image.load()
     except Exception as exc:
         raise InputError("corrupt_image", "The image data is truncated or corrupt.") from exc

@@ -15,11 +15,11 @@ Two stages, both pure:
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
-from scipy import ndimage
+from PIL import Image, ImageChops
 
 from .filters import blur3, extreme_filter, neighbours, quantiles
 from .imaging import ImageLimits, gray_png, open_image
@@ -72,26 +72,52 @@ def to_png(x: np.ndarray) -> bytes:
 
 # --- stage 1: picture to ink -------------------------------------------------
 
+@dataclass(frozen=True)
+class Gray:
+    """A picture's luminance in [0, 1]: the part that holds every mark, and the one-level border around it.
+
+    A canvas export or a scan is mostly one background colour. Finding the marks' box first, in
+    Pillow's C routines on the 8-bit picture, lets every float step run on the marks only; the
+    border's pixels still count in the picture's statistics (`_levels`, `_flat_background`).
+    """
+
+    pixels: np.ndarray
+    border_pixels: int = 0  # at the working scale
+    border_level: float = 0.0
+
+
 def ink_map(image: Image.Image) -> np.ndarray | None:
     """Ink in [0, 1] (1 = ink) at up to WORKING_SIDE pixels, or None when there is no ink."""
     gray = _gray_on_white(image)
     # Most of a picture is background, so the median is its level; ink is the far tail.
     # (The border is no guide: photos have tables and paper edges there.)
-    step = int(np.sqrt(gray.size / 40_000)) + 1  # a 40k-pixel sample says as much, for less
-    low, background, high = quantiles(gray[::step, ::step], (0.5, 50, 99.5))
-    if max(background - low, high - background) < 0.1:  # very little ink: look at the extremes
-        low, high = float(gray.min()), float(gray.max())
+    low, background, high = _levels(gray)
     if _flat_background(gray, background):
-        gray = _crop_to_marks(gray, background)  # one level everywhere: only what differs matters
-        if gray is None:
+        marks = _crop_to_marks(gray.pixels, background)  # one level everywhere: only what differs matters
+        if marks is None:
             return None
         dark_ink = background - low >= high - background
-        return _clean(_ink(gray, np.float32(background), dark_ink), photographed=False)
+        return _clean(_ink(marks, np.float32(background), dark_ink), photographed=False)
+    if gray.border_pixels:  # a photo in a one-colour frame: its lighting is judged on the whole picture
+        gray = _gray_on_white(image, whole=True)
     # Photos are nearly always dark ink on paper, and a hand's shadow over most of the page
     # makes the bare paper look like a light tail: light ink must stand out clearly more.
     dark_ink = PHOTO_DARK_BIAS * (background - low) >= high - background
     # The paper's level is found locally (see `_envelope`), so uneven light and shadows divide out.
-    return _clean(_ink(gray, _envelope(gray, dark_ink), dark_ink), photographed=True)
+    return _clean(_ink(gray.pixels, _envelope(gray.pixels, dark_ink), dark_ink), photographed=True)
+
+
+def _levels(gray: Gray) -> tuple[float, float, float]:
+    """The 0.5%, 50% and 99.5% levels of the whole picture (the border included); if little stands out
+    from the median, the extremes instead."""
+    step = int(np.sqrt(gray.pixels.size / 40_000)) + 1  # a 40k-pixel sample says as much, for less
+    border = (gray.border_level, gray.border_pixels // (step * step))
+    low, background, high = quantiles(gray.pixels[::step, ::step], (0.5, 50, 99.5), border)
+    if max(background - low, high - background) < 0.1:  # very little ink: look at the extremes
+        low, high = float(gray.pixels.min()), float(gray.pixels.max())
+        if gray.border_pixels:
+            low, high = min(low, gray.border_level), max(high, gray.border_level)
+    return low, background, high
 
 
 def _ink(gray: np.ndarray, level: np.ndarray | np.float32, dark_ink: bool) -> np.ndarray:
@@ -101,28 +127,123 @@ def _ink(gray: np.ndarray, level: np.ndarray | np.float32, dark_ink: bool) -> np
     return np.clip((gray - level) / np.maximum(1.0 - level, 0.04), 0.0, 1.0)
 
 
-def _gray_on_white(image: Image.Image) -> np.ndarray:
-    """Luminance in [0, 1]; a transparent background becomes the colour that contrasts with the ink."""
-    if image.mode in {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}:
+_HIGH_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+_CROPPED_MODES = frozenset({"L", "LA", "RGB", "RGBA"})  # modes whose pixels `_marks_box` compares directly
+
+
+def _gray_on_white(image: Image.Image, whole: bool = False) -> Gray:
+    """Luminance in [0, 1] at up to WORKING_SIDE pixels; a transparent background becomes the colour
+    that contrasts with the ink.
+
+    Unless `whole`, only the window of the reduced picture that holds the marks is made (see `Gray`):
+    exactly those pixels of the whole reduced picture, which are computed from their own source pixels.
+    """
+    if image.mode in _HIGH_BIT_MODES:
         values = np.asarray(image, np.float32)
         scale = 65535.0 if values.max() > 255 else 255.0
         image = Image.fromarray(np.clip(values / scale * 255, 0, 255).astype(np.uint8), "L")
     has_alpha = image.mode in {"RGBA", "RGBa", "LA", "La", "PA"} or (
         image.mode == "P" and "transparency" in image.info)
-    image = image.convert("RGBA" if has_alpha else "L")
-    if max(image.size) > WORKING_SIDE:
-        image = image.copy()
-        image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
+    target = "RGBA" if has_alpha else "L"
+    if image.mode not in _CROPPED_MODES:
+        image = image.convert(target)
+    size = _working_size(image.size)
+    window = None if whole else _marks_window(image, size)
+    if window is None:
+        corner, border_pixels = None, 0
+        image = image.convert(target)
+        if image.size != size:
+            image = image.resize(size, Image.Resampling.BOX)
+    else:
+        corner = image.getpixel((0, 0))
+        image = _window_of(image, size, window).convert(target) if image.size != size else \
+            image.crop(window).convert(target)
+        border_pixels = size[0] * size[1] - image.width * image.height
+    corner_gray, corner_alpha = _pixel_gray_alpha(corner, target) if corner is not None else (0.0, 1.0)
     # Pillow's luma (ITU-R 601-2: 0.299 R + 0.587 G + 0.114 B) in C, then one float division.
     gray = np.asarray(image.convert("L") if has_alpha else image, np.float32) / 255.0
-    if not has_alpha or image.getchannel("A").getextrema()[0] > 250:
-        return gray
+    opaque = not has_alpha or (image.getchannel("A").getextrema()[0] > 250 and (
+        border_pixels == 0 or corner_alpha > 250 / 255))
+    if opaque:
+        return Gray(gray, border_pixels, corner_gray)
     alpha = np.asarray(image.getchannel("A"), np.float32) / 255.0
-    transparent = float(np.mean(alpha < 0.5))
-    weight = alpha.sum()
-    ink_luminance = float((gray * alpha).sum() / weight) if weight > 0 else 0.0
+    transparent = (np.count_nonzero(alpha < 0.5) + (border_pixels if corner_alpha < 0.5 else 0)) / (
+        alpha.size + border_pixels)
+    weight = float(alpha.sum()) + border_pixels * corner_alpha
+    inked = float((gray * alpha).sum()) + border_pixels * corner_gray * corner_alpha
+    ink_luminance = inked / weight if weight > 0 else 0.0
     backdrop = 0.0 if transparent >= 0.25 and ink_luminance >= 0.5 else 1.0
-    return gray * alpha + backdrop * (1.0 - alpha)
+    level = np.float32(corner_gray) * np.float32(corner_alpha) + backdrop * (1 - np.float32(corner_alpha))
+    return Gray(gray * alpha + backdrop * (1.0 - alpha), border_pixels, float(level))
+
+
+def _working_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size `Image.thumbnail((WORKING_SIDE, WORKING_SIDE))` gives: the aspect ratio kept as closely
+    as whole pixels allow (Pillow's own rule, so that the reduced picture is the one it would make)."""
+    width, height = size
+    if width <= WORKING_SIDE and height <= WORKING_SIDE:
+        return size
+    aspect = width / height
+
+    def round_aspect(number: float, key) -> int:
+        return max(min(math.floor(number), math.ceil(number), key=key), 1)
+
+    if aspect > 1:
+        return WORKING_SIDE, round_aspect(WORKING_SIDE / aspect, lambda n: n and abs(aspect - WORKING_SIDE / n))
+    return round_aspect(WORKING_SIDE * aspect, lambda n: abs(aspect - n / WORKING_SIDE)), WORKING_SIDE
+
+
+def _marks_window(image: Image.Image, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The box of the picture reduced to `size` whose pixels hold every mark, with one pixel of border
+    around it; None when there is no one-colour border to leave out (corners that differ, marks everywhere,
+    or a reduction Pillow would begin with an integer `reduce`)."""
+    width, height = image.size
+    if width / size[0] >= 4 or height / size[1] >= 4:  # thumbnail's reducing_gap would reduce first
+        return None
+    marks = _marks_box(image)
+    if marks is None:
+        return None
+    left, top, right, bottom = marks
+    sx, sy = size[0] / width, size[1] / height
+    window = (max(math.floor(left * sx) - 1, 0), max(math.floor(top * sy) - 1, 0),
+              min(math.ceil(right * sx) + 1, size[0]), min(math.ceil(bottom * sy) + 1, size[1]))
+    return None if window == (0, 0, *size) else window
+
+
+def _window_of(image: Image.Image, size: tuple[int, int], window: tuple[int, int, int, int]) -> Image.Image:
+    """Pixels `window` of `image` box-reduced to `size`, computed from the source pixels under them only."""
+    sx, sy = image.width / size[0], image.height / size[1]
+    left, top, right, bottom = window
+    source = (max(math.floor(left * sx) - 1, 0), max(math.floor(top * sy) - 1, 0),
+              min(math.ceil(right * sx) + 1, image.width), min(math.ceil(bottom * sy) + 1, image.height))
+    box = (left * sx - source[0], top * sy - source[1], right * sx - source[0], bottom * sy - source[1])
+    return image.crop(source).resize((right - left, bottom - top), Image.Resampling.BOX, box=box)
+
+
+def _marks_box(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """The bounding box of every pixel that differs from the picture's corners, when all four corners are
+    one colour (None otherwise). A picture of one colour gives a one-pixel box.
+
+    Computed in C: the difference from a picture of the corner colour, and its `getbbox`.
+    """
+    width, height = image.size
+    corners = {image.getpixel(p) for p in ((0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1))}
+    if len(corners) != 1:
+        return None
+    corner = corners.pop()
+    if any(corner if isinstance(corner, tuple) else (corner,)):
+        image = ImageChops.difference(image, Image.new(image.mode, image.size, corner))
+    return image.getbbox(alpha_only=False) or (0, 0, 1, 1)
+
+
+def _pixel_gray_alpha(pixel: int | tuple, mode: str) -> tuple[float, float]:
+    """One pixel's luminance and alpha in [0, 1], converted exactly as the picture's other pixels."""
+    values = pixel if isinstance(pixel, tuple) else (pixel,)
+    source = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[len(values)]
+    dot = Image.new(source, (1, 1), values if len(values) > 1 else values[0]).convert(mode)
+    luminance = dot.convert("L").getpixel((0, 0)) if mode == "RGBA" else dot.getpixel((0, 0))
+    alpha = dot.getchannel("A").getpixel((0, 0)) if mode == "RGBA" else 255
+    return luminance / 255.0, alpha / 255.0
 
 
 def _crop_to_marks(gray: np.ndarray, background: float) -> np.ndarray | None:
@@ -139,15 +260,17 @@ def _crop_to_marks(gray: np.ndarray, background: float) -> np.ndarray | None:
     return gray[top:bottom, left:right]
 
 
-def _flat_background(gray: np.ndarray, background: float) -> bool:
+def _flat_background(gray: Gray, background: float) -> bool:
     """A drawing pad's or a scan's background is one level; a photo's paper has light and grain.
 
     Judged on the pixels near the background level only, so that a tight crop that is
     mostly ink (the page sends the ink's bounding box) still counts as flat.
     """
-    distance = np.abs(gray - background)
-    near = np.count_nonzero(distance <= 0.25)
-    return np.count_nonzero(distance <= 0.004) >= 0.6 * max(near, 1)
+    distance = np.abs(gray.pixels - background)
+    border = abs(gray.border_level - background)
+    near = np.count_nonzero(distance <= 0.25) + (gray.border_pixels if border <= 0.25 else 0)
+    flat = np.count_nonzero(distance <= 0.004) + (gray.border_pixels if border <= 0.004 else 0)
+    return flat >= 0.6 * max(near, 1)
 
 
 def _envelope(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
@@ -226,8 +349,11 @@ def _touching_frame(mask: np.ndarray) -> np.ndarray:
     One labelling pass (SciPy, in C), linear in the pixels: it was a flood by repeated whole-array
     dilation, one pass per pixel of the longest path, and a 1-pixel serpentine touching the frame
     made that 50,000 passes (6 s for a 573-byte PNG). Same result: `ndimage.label`'s default
-    structure is the cross the dilation used.
+    structure is the cross the dilation used. Imported here: SciPy adds 27 MB to every process that
+    loads it, and only photos whose ink touches the frame need it.
     """
+    from scipy import ndimage
+
     labels, count = ndimage.label(mask)
     if count == 0:
         return np.zeros_like(mask)

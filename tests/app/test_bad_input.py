@@ -228,19 +228,26 @@ def test_http_body_over_the_limit_is_413(web, form):
 
 
 def test_decompression_bomb_is_refused_before_any_pixel_is_decoded(monkeypatch):
-    """The header check fires first: ImageFile.load (the pixel decoder) is never reached, nothing inflates."""
+    """The header check fires first: neither pixel decoder (Pillow's ImageFile.load, the faster PNG route)
+    is reached, nothing inflates."""
+    from realtime.pipeline import imaging
     from realtime.pipeline.errors import InputError
     from realtime.pipeline.imaging import open_image
     from realtime.pipeline.preprocess import prepare_bytes
 
     decoded: list[str] = []
-    original = ImageFile.ImageFile.load
+    original, original_png = ImageFile.ImageFile.load, imaging.decode_png
 
     def spy(self, *args, **kwargs):
         decoded.append(f"{self.format} {self.size}")
         return original(self, *args, **kwargs)
 
+    def spy_png(data, image):
+        decoded.append(f"fast {image.format} {image.size}")
+        return original_png(data, image)
+
     monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    monkeypatch.setattr(imaging, "decode_png", spy_png)
     bombs = {"png": png_bomb(), "png-header": png_header_bomb(), "gif": gif_header_bomb(),
              "bmp": bmp_header_bomb(), "jpeg": jpeg_header_bomb()}
     assert len(bombs["png"]) < 120_000  # 900 megapixels in ~110 KB

@@ -51,7 +51,7 @@ def test_quick_run_writes_sane_results(tmp_path: Path) -> None:
 
     result = json.loads(output.read_text())
     assert set(result) >= {"meta", "inference", "preprocessing", "cold_start", "http", "socketio",
-                           "socketio_closed_loop", "ratios", "targets"}
+                           "socketio_closed_loop", "socketio_canvas", "socketio_canvas_1000", "ratios", "targets"}
     assert result["meta"]["settings"]["mode"] == "quick"
 
     for path in ("predictor", "model_predict"):
@@ -59,8 +59,10 @@ def test_quick_run_writes_sane_results(tmp_path: Path) -> None:
             entry = result["inference"][path][size]
             assert 0 < entry["median_ms"] < 60_000 and entry["n"] >= 1
     for side in ("ours", "baseline"):
-        for name in ("canvas_snapshot", "canvas_280", "photo_12mp"):
+        for name in ("canvas_snapshot", "canvas_280", "canvas_280_rgba", "canvas_280_rgb", "canvas_280_grey",
+                     "canvas_1000_rgba", "photo_12mp"):
             assert result["preprocessing"][side][name]["median_ms"] > 0
+            assert result["preprocessing"][side][name]["cpu_ms"] > 0
     assert result["preprocessing"]["inputs"]["photo_12mp"]["size"] == [4000, 3000]
     assert max(result["preprocessing"]["inputs"]["canvas_snapshot"]["size"]) <= 128
 
@@ -73,8 +75,9 @@ def test_quick_run_writes_sane_results(tmp_path: Path) -> None:
             assert http["requests"] > 0 and http["errors"] == 0
             assert 0 < http["latency_ms"]["p50"] <= http["latency_ms"]["p95"]
 
-        levels = result["socketio"][kind] + result["socketio_closed_loop"][kind]
-        assert [level["clients"] for level in levels] == [2, 2]
+        levels = [*result["socketio"][kind], *result["socketio_closed_loop"][kind], *result["socketio_canvas"][kind],
+                  *result["socketio_canvas_1000"][kind]]
+        assert [level["clients"] for level in levels] == [2, 2, 2, 1]
         for level in levels:
             assert "error" not in level, level
             assert level["connected"] == level["clients"]
@@ -95,7 +98,8 @@ def test_quick_run_writes_sane_results(tmp_path: Path) -> None:
         assert key in ours_level["server_stats"]
     assert 0 < ours_level["server_stats"]["received"] <= ours_level["frames_sent"]
 
-    assert {"inference_batch1", "cold_start", "socketio", "socketio_closed_loop"} <= set(result["ratios"])
+    assert {"inference_batch1", "cold_start", "socketio", "socketio_closed_loop", "socketio_canvas"} <= set(
+        result["ratios"])
     assert result["ratios"]["inference_batch1"] > 0
     names = [target["target"] for target in result["targets"]]
-    assert len(names) == 8 and all(target["met"] in (True, False, None) for target in result["targets"])
+    assert len(names) == 15 and all(target["met"] in (True, False, None) for target in result["targets"])

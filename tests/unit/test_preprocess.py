@@ -185,7 +185,7 @@ def test_a_tight_crop_of_a_bold_digit_is_read_as_a_drawing_not_a_photo():
     tight = picture.crop(box)
     gray = np.asarray(tight.convert("L"), np.float32) / 255.0
     assert np.mean(gray > 0.99) < 0.6  # less than 60% of the crop is background...
-    assert preprocess._flat_background(gray, 1.0)  # ...but what background there is, is flat
+    assert preprocess._flat_background(preprocess.Gray(gray), 1.0)  # ...but what background there is, is flat
     assert distance(prepared(tight), reference) < 0.03
 
 
