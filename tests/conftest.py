@@ -43,8 +43,3 @@ def web(request):
 @pytest.fixture()
 def client(app):
     return app.test_client()
-
-
-# Temporary: helpers importable from here while parallel branches merge (see tests/support).
-from tests.support.pictures import DIGIT_STROKES, blank_png, draw_digit, png_bytes  # noqa: E402, F401
-from tests.support.servers import ROOT, free_port  # noqa: E402, F401

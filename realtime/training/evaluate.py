@@ -1,4 +1,4 @@
-"""Evaluate a model through the exact serving pipeline: `python -m realtime.evaluate`.
+"""Evaluate a model through the exact serving pipeline: `python -m realtime.training.evaluate`.
 
 Every image goes in as encoded bytes, as the server receives it (PNG for MNIST,
 PNG or JPEG for the out-of-distribution sets of `oodsets.py` and `writersets.py`),
@@ -161,7 +161,7 @@ def run(model_path: str | None, sets: Iterable[str], count: int, seed: int, proc
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m realtime.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m realtime.training.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model file (default: the shipped one)")
     parser.add_argument("--sets", default=",".join(ALL_SETS), help=f"comma-separated, from {ALL_SETS}")
     parser.add_argument("--count", type=int, default=0,
