@@ -29,6 +29,7 @@ BOX = 20
 WORK = 80  # strokes are measured and thickened at 4x the 20-pixel box
 WORKING_SIDE = 640  # pictures are reduced to this before the ink is found
 ENVELOPE_SIDE = 640  # a photo's lighting is estimated at up to this resolution (short side)
+MARK_STEP = 0.004  # a pixel this far from the background level is a mark (about 1/255)
 PHOTO_DARK_BIAS = 1.5  # how much more a light tail must stand out in a photo to be taken for ink
 # Stroke width, in pixels of the 80-pixel working box, as found on MNIST's own
 # digits by `stroke_width` (about the 7th, 45th and 97th percentile of the training set).
@@ -84,6 +85,8 @@ class Gray:
     pixels: np.ndarray
     border_pixels: int = 0  # at the working scale
     border_level: float = 0.0
+    origin: tuple[int, int] = (0, 0)  # where `pixels` sit in the whole reduced picture (row, column)
+    whole_shape: tuple[int, int] | None = None  # that picture's (height, width); None: `pixels` are all of it
 
 
 def ink_map(image: Image.Image) -> np.ndarray | None:
@@ -92,6 +95,8 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
     # Most of a picture is background, so the median is its level; ink is the far tail.
     # (The border is no guide: photos have tables and paper edges there.)
     low, background, high = _levels(gray)
+    if gray.border_pixels and abs(gray.border_level - background) > MARK_STEP:
+        gray = _gray_on_white(image, whole=True)  # mostly ink: the border itself differs from the background
     if _flat_background(gray, background):
         marks = _crop_to_marks(gray.pixels, background)  # one level everywhere: only what differs matters
         if marks is None:
@@ -110,9 +115,12 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
 def _levels(gray: Gray) -> tuple[float, float, float]:
     """The 0.5%, 50% and 99.5% levels of the whole picture (the border included); if little stands out
     from the median, the extremes instead."""
-    step = int(np.sqrt(gray.pixels.size / 40_000)) + 1  # a 40k-pixel sample says as much, for less
-    border = (gray.border_level, gray.border_pixels // (step * step))
-    low, background, high = quantiles(gray.pixels[::step, ::step], (0.5, 50, 99.5), border)
+    height, width = gray.whole_shape or gray.pixels.shape
+    step = int(np.sqrt(height * width / 40_000)) + 1  # a 40k-pixel sample says as much, for less
+    top, left = gray.origin  # the whole picture's sample grid, of which the border holds the rest
+    sample = gray.pixels[-top % step::step, -left % step::step]
+    border = (gray.border_level, -(-height // step) * -(-width // step) - sample.size)
+    low, background, high = quantiles(sample, (0.5, 50, 99.5), border)
     if max(background - low, high - background) < 0.1:  # very little ink: look at the extremes
         low, high = float(gray.pixels.min()), float(gray.pixels.max())
         if gray.border_pixels:
@@ -159,13 +167,14 @@ def _gray_on_white(image: Image.Image, whole: bool = False) -> Gray:
         image = _window_of(image, size, window).convert(target) if image.size != size else \
             image.crop(window).convert(target)
         border_pixels = size[0] * size[1] - image.width * image.height
+    placed = ((window[1], window[0]), (size[1], size[0])) if window is not None else ((0, 0), None)
     corner_gray, corner_alpha = _pixel_gray_alpha(corner, target) if corner is not None else (0.0, 1.0)
     # Pillow's luma (ITU-R 601-2: 0.299 R + 0.587 G + 0.114 B) in C, then one float division.
     gray = np.asarray(image.convert("L") if has_alpha else image, np.float32) / 255.0
     opaque = not has_alpha or (image.getchannel("A").getextrema()[0] > 250 and (
         border_pixels == 0 or corner_alpha > 250 / 255))
     if opaque:
-        return Gray(gray, border_pixels, corner_gray)
+        return Gray(gray, border_pixels, corner_gray, *placed)
     alpha = np.asarray(image.getchannel("A"), np.float32) / 255.0
     transparent = (np.count_nonzero(alpha < 0.5) + (border_pixels if corner_alpha < 0.5 else 0)) / (
         alpha.size + border_pixels)
@@ -174,7 +183,7 @@ def _gray_on_white(image: Image.Image, whole: bool = False) -> Gray:
     ink_luminance = inked / weight if weight > 0 else 0.0
     backdrop = 0.0 if transparent >= 0.25 and ink_luminance >= 0.5 else 1.0
     level = np.float32(corner_gray) * np.float32(corner_alpha) + backdrop * (1 - np.float32(corner_alpha))
-    return Gray(gray * alpha + backdrop * (1.0 - alpha), border_pixels, float(level))
+    return Gray(gray * alpha + backdrop * (1.0 - alpha), border_pixels, float(level), *placed)
 
 
 def _working_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -251,7 +260,7 @@ def _crop_to_marks(gray: np.ndarray, background: float) -> np.ndarray | None:
 
     A drawing pad is mostly empty; cropping first makes every later step work on the marks only.
     """
-    marked = np.abs(gray - background) > 0.004
+    marked = np.abs(gray - background) > MARK_STEP
     rows, cols = np.flatnonzero(marked.any(axis=1)), np.flatnonzero(marked.any(axis=0))
     if rows.size == 0:
         return None
@@ -269,7 +278,7 @@ def _flat_background(gray: Gray, background: float) -> bool:
     distance = np.abs(gray.pixels - background)
     border = abs(gray.border_level - background)
     near = np.count_nonzero(distance <= 0.25) + (gray.border_pixels if border <= 0.25 else 0)
-    flat = np.count_nonzero(distance <= 0.004) + (gray.border_pixels if border <= 0.004 else 0)
+    flat = np.count_nonzero(distance <= MARK_STEP) + (gray.border_pixels if border <= MARK_STEP else 0)
     return flat >= 0.6 * max(near, 1)
 
 
