@@ -215,3 +215,31 @@ def test_gray_png_decodes_to_the_same_pixels(shape):
     decoded.load()  # a bad CRC or zlib stream fails here
     assert decoded.mode == "L"
     assert np.array_equal(np.asarray(decoded), pixels)
+
+
+def _window_cases() -> dict[str, Image.Image]:
+    from bench import images
+
+    cases = {f"{kind} {size}": images.canvas_export(3, kind, size, scale=0.5, offset=(0.3, 0.1))
+             for kind in images.CANVAS_KINDS for size in (280, 1000)}
+    mostly_ink = Image.new("L", (40, 30), 255)
+    mostly_ink.paste(0, (3, 2, 37, 28))  # the ink, not the paper, is the median level
+    cases["mostly ink"] = mostly_ink
+    cases["one colour"] = Image.new("RGB", (300, 200), (20, 40, 200))
+    cases["wide 2000x300"] = images.canvas_export(7, "rgb", 2000, scale=0.12, offset=(0.5, 0.02)).crop(
+        (0, 0, 2000, 300))
+    cases["photo"] = Image.open(io.BytesIO(images.photo_jpeg(800, 600)))
+    return cases
+
+
+@pytest.mark.parametrize("name", list(_window_cases()))
+def test_working_on_the_marks_window_gives_what_the_whole_picture_gives(name, monkeypatch):
+    """The speed-up of whole canvas exports (docs/performance.md) changes no input to the model."""
+    picture = _window_cases()[name]
+    if name not in ("one colour", "photo"):  # these two have nothing to leave out
+        assert preprocess._gray_on_white(picture).border_pixels > 0  # the window is what is compared
+    windowed = preprocess.prepare_image(picture)
+    monkeypatch.setattr(preprocess, "_marks_window", lambda image, size: None)
+    whole = preprocess.prepare_image(picture)
+    assert windowed.blank == whole.blank
+    np.testing.assert_allclose(windowed.x, whole.x, atol=1 / 255)
