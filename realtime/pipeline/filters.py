@@ -14,14 +14,16 @@ def quantiles(values: np.ndarray, percents: tuple[float, ...], extra: tuple[floa
 
     `extra` is (value, count): that many more values, all equal, not worth an array.
     """
-    bins = np.clip(values * np.float32(1023.0) + np.float32(0.5), 0.5, 1023.5)
+    bins = values * np.float32(1023.0)
+    bins += np.float32(0.5)
+    np.minimum(np.maximum(bins, np.float32(0.5), out=bins), np.float32(1023.5), out=bins)
     histogram = np.bincount(bins.astype(np.intp).ravel(), minlength=1024)
     level, count = extra
     if count:
         histogram[int(np.clip(np.float32(level) * np.float32(1023.0) + np.float32(0.5), 0.5, 1023.5))] += count
     counts = np.cumsum(histogram)
-    ranks = [p / 100.0 * (counts[-1] - 1) for p in percents]
-    return [float(np.searchsorted(counts, rank, side="right")) / 1023.0 for rank in ranks]
+    ranks = np.array(percents, np.float64) / 100.0 * (counts[-1] - 1)
+    return (np.searchsorted(counts, ranks, side="right") / 1023.0).tolist()
 
 
 def extreme_filter(a: np.ndarray, size: int, *, maximum: bool) -> np.ndarray:
@@ -63,7 +65,10 @@ def _running_extreme(a: np.ndarray, size: int, axis: int, maximum: bool) -> np.n
 
 def blur3(a: np.ndarray) -> np.ndarray:
     """Mean over each 3x3 square, edges repeated."""
-    padded = np.pad(a, 1, mode="edge")
+    padded = np.empty((a.shape[0] + 2, a.shape[1] + 2), a.dtype)  # np.pad(a, 1, mode="edge"), without its
+    padded[1:-1, 1:-1] = a                                          # Python-level machinery (~25 us a call)
+    padded[0, 1:-1], padded[-1, 1:-1] = a[0], a[-1]
+    padded[:, 0], padded[:, -1] = padded[:, 1], padded[:, -2]
     rows = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
     return ((rows[:-2] + rows[1:-1] + rows[2:]) / 9.0).astype(np.float32)
 
@@ -78,3 +83,10 @@ def neighbours(mask: np.ndarray) -> np.ndarray:
     total[1:] += rows[:-1]
     total[:-1] += rows[1:]
     return total
+
+
+def pad_zeros(a: np.ndarray, margin: int) -> np.ndarray:
+    """`np.pad(a, margin)` (zeros all round), without its Python-level machinery."""
+    padded = np.zeros((a.shape[0] + 2 * margin, a.shape[1] + 2 * margin), a.dtype)
+    padded[margin:margin + a.shape[0], margin:margin + a.shape[1]] = a
+    return padded

@@ -80,9 +80,12 @@ def decode_base64_image(text: str) -> bytes:
                              f"The data URL holds {mime}, not an image.", 415)
         text = text[match.end():]
     try:
-        payload = base64.b64decode(re.sub(r"\s+", "", text), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InputError("malformed_base64", "The image is not valid base64.") from exc
+        payload = binascii.a2b_base64(text, strict_mode=True)  # what canvases send: no line breaks
+    except (binascii.Error, ValueError):
+        try:
+            payload = base64.b64decode(re.sub(r"\s+", "", text), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InputError("malformed_base64", "The image is not valid base64.") from exc
     if not payload:
         raise InputError("empty_image", "The image is empty.")
     return payload

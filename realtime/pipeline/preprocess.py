@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageChops
 
-from .filters import blur3, extreme_filter, neighbours, quantiles
+from .filters import blur3, extreme_filter, neighbours, pad_zeros, quantiles
 from .imaging import ImageLimits, gray_png, open_image
 
 FIELD = 28
@@ -444,7 +444,7 @@ def _normalize_stroke(work: np.ndarray) -> np.ndarray:
     if width < STROKE_MIN:
         grow = round((STROKE_TARGET - width) / 2) * 2 + 1
         margin = grow // 2 + 1  # room for the strokes on the bounding box to grow outwards too
-        thick = blur3(extreme_filter(np.pad(work, margin), grow, maximum=True))
+        thick = blur3(extreme_filter(pad_zeros(work, margin), grow, maximum=True))
         return _crop_to_ink(np.where(thick > 0.02, thick, 0.0)) if thick.max() > 0 else work
     if width > STROKE_MAX:
         shrink = round((width - STROKE_MAX) / 2) * 2 + 1
