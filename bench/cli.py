@@ -295,7 +295,10 @@ def start_micro(settings: dict) -> subprocess.Popen:
     """The micro-benchmarks in their own process (TensorFlow stays out of the harness)."""
     command = [sys.executable, "-m", "bench.micro", "--model", settings["model"], "--repeats",
                str(settings["repeats"])]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(
+    from realtime.serving.prep_pool import CHILD_MALLOC_ENV
+
+    # malloc set as in the server's preprocessing children, where every picture is prepared
+    env = {**CHILD_MALLOC_ENV, **os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)

@@ -68,7 +68,7 @@ def table(result: dict) -> str:
     pre = result.get("preprocessing") or {}
     if pre:
         out += ["", "Preprocessing, from what arrives to the 28x28 (ours: MNIST-style pipeline; baseline: resize to "
-                "28x28 + invert): median wall time and mean CPU time"]
+                "28x28 + invert): median wall time and mean CPU time, malloc set as in the server's children"]
         rows = []
         for name, info in (pre.get("inputs") or {}).items():
             size = "x".join(str(v) for v in info.get("size", []))

@@ -50,6 +50,11 @@ _READY = "ready"
 CHILDREN_POSSIBLE = os.name == "posix"
 # A child that has not said it is ready this long after its start is replaced.
 START_TIMEOUT_S = 30.0
+# glibc's malloc hands each buffer over 128 KB (a canvas's pixels, its float copies) fresh pages from
+# the kernel and returns them on free, so every picture paid its page faults again: a third of a
+# 280x280 export's CPU (docs/performance.md). Children keep buffers up to 8 MB on their heap, and up
+# to 32 MB of free heap. Other C libraries ignore these variables; values set by the user win.
+CHILD_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(8 << 20), "MALLOC_TRIM_THRESHOLD_": str(32 << 20)}
 
 
 def prepare_safely(data: bytes, limits: ImageLimits) -> Outcome:
@@ -382,7 +387,7 @@ class PreparePool:
     def _start(self) -> _Child:
         to_child_read, to_child = self._os.pipe()
         from_child, from_child_write = self._os.pipe()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        env = {**CHILD_MALLOC_ENV, **os.environ, "PYTHONPATH": os.pathsep.join(
             filter(None, [str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH", "")]))}
         limits = self.limits
         process = self._subprocess.Popen(

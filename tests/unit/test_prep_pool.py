@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,3 +86,15 @@ def test_closing_stops_every_worker():
     assert all(process.poll() is not None for process in processes)
     closed = pool.prepare_many(pictures()[:2])  # with no workers left it still answers, at once
     assert [outcome.code for outcome in closed] == ["shutting_down", "shutting_down"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+def test_children_keep_picture_sized_buffers_on_their_heap(pool):
+    """glibc's malloc would map and unmap every buffer over 128 KB: a third of a canvas export's CPU."""
+    from realtime.serving.prep_pool import CHILD_MALLOC_ENV
+
+    assert wait_ready(pool)
+    for child in pool._children:
+        raw = Path(f"/proc/{child.process.pid}/environ").read_text()
+        environ = dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+        assert {key: environ.get(key) for key in CHILD_MALLOC_ENV} == CHILD_MALLOC_ENV
