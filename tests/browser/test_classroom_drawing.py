@@ -178,6 +178,11 @@ def test_the_upload_control_opens_with_enter_and_space(page: Page, base_url: str
     upload = page.get_by_test_id("upload")
     upload.focus()
     expect(upload).to_be_focused()
+    # Playwright switches the browser's file-chooser interception on without waiting for it: a key
+    # pressed at once can open the (headless, invisible) dialog before it is. One listener first, and
+    # a round trip after it, so that interception is on before the key (it was a 50% flake).
+    page.on("filechooser", lambda _chooser: None)
+    page.evaluate("() => 0")
     with page.expect_file_chooser() as chooser:
         page.keyboard.press(key)
     assert chooser.value.element.get_attribute("data-testid") == "upload"
