@@ -1,9 +1,9 @@
 """Picture (or strokes) in, 28x28 model input out.
 
 Import rule: NumPy, Pillow, SciPy's `ndimage` (connected components), zlib-ng (inflating PNGs)
-and the standard library only. Never TensorFlow, Keras, Flask, Socket.IO or eventlet: these modules run in the server's
-preprocessing children, in the training data preparation and in tests alike, and must stay
-light and pure (tests/unit/test_layout.py checks it).
+and the standard library only. Never TensorFlow, Keras, Flask, Socket.IO or eventlet: these
+modules run in the server's preprocessing children, in the training data preparation and in
+tests alike, and must stay light and pure (tests/unit/test_layout.py checks it).
 
 - `imaging`: untrusted bytes to a Pillow image, within limits
 - `pngdecode`: the faster route for plain PNGs (canvas exports)

@@ -7,8 +7,8 @@ zlib-ng inflates the whole stream at once several times faster; Pillow's own "zi
 undoes the PNG row filters from a stored (uncompressed) stream, so the pixels are exactly Pillow's.
 
 Only plain files take this route: 8 bits per sample, grey, grey+alpha, RGB or RGBA, not interlaced,
-no palette, transparency key or EXIF block, at most 2048x2048, and a stream written at level 6 or above (zlib's header
-says so: faster levels already decode fast in Pillow). Everything else, and any file this route
+no palette, transparency key or EXIF block, at most 2048x2048, and a stream written at level 6 or
+above (zlib's header says so: faster levels already decode fast in Pillow). Everything else, and any file this route
 cannot read to the end, goes through Pillow's own decoder, which says what is wrong.
 """
 
