@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
-from .pngdecode import decode_png
+from .pngdecode import decode_plain_png, read_plain_png
 
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "WEBP"})
 # Large photos are decoded straight to about this many pixels on the long side
@@ -95,6 +95,12 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
     """Decode bytes into a loaded, upright Pillow image, refusing bad or oversized input."""
     if not data:
         raise InputError("empty_image", "The image is empty.")
+    plain = read_plain_png(data)  # most canvas exports: header read here, pixels by the faster route
+    if plain is not None:
+        _check_size("PNG", *plain.size, limits)
+        image = decode_plain_png(plain)
+        if image is not None:
+            return _reduce_large(image)
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
@@ -109,20 +115,8 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
                          f"{image.format} images are not supported; use PNG, JPEG, GIF, BMP or WebP.",
                          415)
     width, height = image.size
-    if width < 1 or height < 1:
-        raise InputError("corrupt_image", "The image has no pixels.")
-    if width * height > limits.max_pixels or max(width, height) > limits.max_side:
-        raise InputError(
-            "image_too_large",
-            f"The image is {width}x{height}; the limit is {limits.max_pixels:,} pixels "
-            f"and {limits.max_side:,} per side.", 413)
-    is_jpeg = image.format in {"JPEG", "MPO"}
-    if not is_jpeg and width * height > limits.max_full_decode_pixels:
-        raise InputError(
-            "image_too_large",
-            f"The image is {width}x{height}; {image.format} pictures are decoded at full size, so their "
-            f"limit is {limits.max_full_decode_pixels:,} pixels (JPEG may be larger).", 413)
-    if is_jpeg:
+    _check_size(image.format, width, height, limits)
+    if image.format in {"JPEG", "MPO"}:
         scans = jpeg_scan_count(data, limits.max_jpeg_scans)
         if scans > limits.max_jpeg_scans:
             raise InputError("image_too_complex",
@@ -131,7 +125,6 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
         if max(width, height) > 2 * DECODE_TARGET:
             image.draft(image.mode, (DECODE_TARGET, DECODE_TARGET))
     try:
-        image = decode_png(data, image) or image
         image.load()
     except Exception as exc:
         raise InputError("corrupt_image", "The image data is truncated or corrupt.") from exc
@@ -141,6 +134,22 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
         return _reduce_large(image)
     except Exception as exc:  # MemoryError and friends on a hostile, barely-legal picture
         raise InputError("corrupt_image", "The image could not be decoded.") from exc
+
+
+def _check_size(image_format: str, width: int, height: int, limits: ImageLimits) -> None:
+    """Refuse a picture whose header promises more pixels than `limits` allow, before any is decoded."""
+    if width < 1 or height < 1:
+        raise InputError("corrupt_image", "The image has no pixels.")
+    if width * height > limits.max_pixels or max(width, height) > limits.max_side:
+        raise InputError(
+            "image_too_large",
+            f"The image is {width}x{height}; the limit is {limits.max_pixels:,} pixels "
+            f"and {limits.max_side:,} per side.", 413)
+    if image_format not in {"JPEG", "MPO"} and width * height > limits.max_full_decode_pixels:
+        raise InputError(
+            "image_too_large",
+            f"The image is {width}x{height}; {image_format} pictures are decoded at full size, so their "
+            f"limit is {limits.max_full_decode_pixels:,} pixels (JPEG may be larger).", 413)
 
 
 def jpeg_scan_count(data: bytes, stop_after: int) -> int:

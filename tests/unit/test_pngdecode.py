@@ -1,13 +1,15 @@
 """The faster PNG route gives Pillow's pixels exactly, and leaves every other file to Pillow."""
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from realtime.pipeline.imaging import open_image
-from realtime.pipeline.pngdecode import decode_png
+from realtime.pipeline.pngdecode import decode_plain_png, read_plain_png
 from tests.support.pictures import draw_digit, palette_png_with_transparency, png_16bit
 
 
@@ -31,32 +33,69 @@ def _encoded(picture: Image.Image, **options) -> bytes:
 
 
 @pytest.mark.parametrize("name", list(_pictures()))
-@pytest.mark.parametrize("level", [6, 9])
+@pytest.mark.parametrize("level", [1, 6, 9])
 def test_plain_pngs_decode_to_pillows_pixels_exactly(name, level):
     picture = _pictures()[name]
-    data = _encoded(picture, compress_level=level)
-    fast = decode_png(data, Image.open(io.BytesIO(data)))
+    data = _encoded(picture, compress_level=level, dpi=(96, 96))  # a pHYs chunk: information only
+    fast = _fast(data)
     assert fast is not None and fast.mode == picture.mode and fast.size == picture.size
     assert np.array_equal(np.asarray(fast), np.asarray(Image.open(io.BytesIO(data))))
 
 
+def _fast(data: bytes) -> Image.Image | None:
+    plain = read_plain_png(data)
+    return None if plain is None else decode_plain_png(plain)
+
+
+def _chunk(kind: bytes, body: bytes, crc: int | None = None) -> bytes:
+    crc = zlib.crc32(kind + body) if crc is None else crc
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+def _rebuilt(data: bytes, before_pixels: bytes = b"", split_pixels: bytes | None = None) -> bytes:
+    """A PNG with extra chunks before its IDAT, or its IDAT in two runs around `split_pixels`."""
+    start = data.index(b"IDAT") - 4
+    end = start + 12 + int.from_bytes(data[start:start + 4], "big")
+    idat = data[start:end]
+    if split_pixels is not None:
+        body = idat[8:-4]
+        idat = _chunk(b"IDAT", body[:10]) + split_pixels + _chunk(b"IDAT", body[10:])
+    return data[:start] + before_pixels + idat + data[end:]
+
+
+_DIGIT = _encoded(draw_digit(4, size=64))
+
+
 @pytest.mark.parametrize("data", [
-    _encoded(draw_digit(4, size=64), compress_level=1),  # a fast level: Pillow is as quick
     palette_png_with_transparency(),
     png_16bit(),
     _encoded(draw_digit(4, size=64).convert("RGB"), transparency=(255, 255, 255)),
     _encoded(draw_digit(4, size=64), exif=_turned()),
-], ids=["level 1", "palette", "16-bit", "colour key", "exif"])
+    _rebuilt(_DIGIT, _chunk(b"tEXt", b"Raw profile type exif\x00...")),
+    _rebuilt(_DIGIT, _chunk(b"vpAg", b"\x00" * 9)),
+    _rebuilt(_DIGIT, split_pixels=_chunk(b"gAMA", b"\x00\x00\xb1\x8f")),
+    _DIGIT[:-12],
+], ids=["palette", "16-bit", "colour key", "exif", "text", "unknown chunk", "pixels in two runs", "no IEND"])
 def test_other_pngs_are_left_to_pillow(data):
-    """(Interlaced files too: Pillow cannot write one; `decode_png` checks the header's flag.)"""
-    assert decode_png(data, Image.open(io.BytesIO(data))) is None
+    """(Interlaced files too: Pillow cannot write one; `read_plain_png` checks the header's flag.)"""
+    assert read_plain_png(data) is None
+
+
+def test_a_damaged_chunk_before_the_pixels_is_left_to_pillow_which_refuses_the_file():
+    from realtime.pipeline.errors import InputError
+
+    data = _rebuilt(_DIGIT, _chunk(b"gAMA", b"\x00\x00\xb1\x8f", crc=12345))
+    assert read_plain_png(data) is None
+    with pytest.raises(InputError) as error:
+        open_image(data)
+    assert (error.value.status, error.value.code) == (400, "not_an_image")  # Pillow's verdict on a bad checksum
 
 
 def test_a_jpeg_is_left_to_pillow():
     buffer = io.BytesIO()
     draw_digit(4, size=64).convert("RGB").save(buffer, "JPEG")
     data = buffer.getvalue()
-    assert decode_png(data, Image.open(io.BytesIO(data))) is None
+    assert read_plain_png(data) is None
 
 
 def test_a_truncated_stream_is_left_to_pillow_which_says_it_is_corrupt():
@@ -65,7 +104,7 @@ def test_a_truncated_stream_is_left_to_pillow_which_says_it_is_corrupt():
     data = _encoded(_pictures()["RGBA noise"], compress_level=6)
     idat = data.index(b"IDAT")
     cut = data[:idat + 4 + 2000]  # the stream ends early and the chunk is shorter than its length says
-    assert decode_png(cut, Image.open(io.BytesIO(cut))) is None
+    assert _fast(cut) is None
     with pytest.raises(InputError) as error:
         open_image(cut)
     assert error.value.code == "corrupt_image"
@@ -75,16 +114,13 @@ def test_a_stream_inflating_past_the_picture_is_cut_at_the_picture_size():
     """The expected size bounds what is inflated: a longer stream cannot cost more memory."""
     picture = Image.new("L", (50, 40), 255)
     data = bytearray(_encoded(picture, compress_level=6))
-    import struct
-    import zlib
-
     rows = b"".join(b"\x00" + b"\xff" * 50 for _ in range(40)) + b"\x00" * 1_000_000
     body = zlib.compress(rows, 6)
     start = data.index(b"IDAT") - 4
     end = start + 12 + int.from_bytes(data[start:start + 4], "big")
     chunk = struct.pack(">I", len(body)) + b"IDAT" + body + struct.pack(">I", zlib.crc32(b"IDAT" + body))
     data = bytes(data[:start]) + chunk + bytes(data[end:])
-    fast = decode_png(data, Image.open(io.BytesIO(data)))
+    fast = _fast(data)
     assert fast is not None and np.all(np.asarray(fast) == 255)
 
 
@@ -93,4 +129,4 @@ def test_a_picture_over_the_size_of_the_route_is_left_to_pillow():
 
     picture = Image.new("L", (2049, MAX_PIXELS // 2049 + 1), 255)
     data = _encoded(picture, compress_level=6)
-    assert decode_png(data, Image.open(io.BytesIO(data))) is None
+    assert read_plain_png(data) is not None and _fast(data) is None

@@ -208,6 +208,25 @@ def test_histogram_quantiles_agree_with_numpy_to_a_thousandth():
     assert np.allclose(ours, np.percentile(values, percents), atol=0.0015)
 
 
+@pytest.mark.parametrize("size", [1, 2, 57, 2_999, 3_001, 40_000])
+def test_quantiles_by_selection_and_by_histogram_are_the_same_bins(size):
+    rng = np.random.default_rng(size)
+    flat = np.full(size, 0.75, np.float32)  # ties, and values past both ends of [0, 1]
+    flat[: size // 2] = rng.beta(0.5, 2.0, size // 2)
+    flat[: size // 9] = rng.uniform(-0.2, 1.2, size // 9)
+    values = rng.permutation(flat).reshape(1, -1)
+    percents = (0.5, 10, 50, 90, 99.5)
+    together = preprocess.quantiles(values, percents)  # a histogram beyond 3,000 values
+    one_by_one = [preprocess.quantiles(values, (p,))[0] for p in percents]  # always selection
+    counted = preprocess.quantiles(values, percents, extra=(0.75, 0)) + preprocess.quantiles(
+        values[:, 1:], percents, extra=(float(values[0, 0]), 1))  # the extra value is counted too
+    ordered = np.sort(values.ravel())
+    exact = [float(np.clip(np.floor(ordered[int(p / 100 * (size - 1))] * np.float32(1023) + np.float32(0.5)),
+                           0, 1023)) / 1023 for p in percents]
+    assert together == one_by_one == exact
+    assert counted == together + together
+
+
 @pytest.mark.parametrize("shape", [(28, 28), (1, 1), (3, 70)])
 def test_gray_png_decodes_to_the_same_pixels(shape):
     pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
