@@ -18,12 +18,23 @@ def quantiles(values: np.ndarray, percents: tuple[float, ...], extra: tuple[floa
     or a few of a small array, is picked by selection (`np.partition`); many values at once come from
     a histogram (~10x cheaper than sorting). Both give the same bin, as the binning is monotonic.
     """
-    level, count = extra
-    if not count and values.size and (len(percents) == 1 or values.size <= _SELECT_BELOW):
+    if not extra[1] and values.size and (len(percents) == 1 or values.size <= _SELECT_BELOW):
         flat = values.ravel()
         ranks = [math.floor(p / 100.0 * (flat.size - 1)) for p in percents]
         return (_bins(np.partition(flat, ranks)[ranks]) / 1023.0).tolist()
-    histogram = np.bincount(_bins(values).ravel(), minlength=1024)
+    return _from_histogram(np.bincount(_bins(values).ravel(), minlength=1024), percents, extra)
+
+
+def level_quantiles(levels: np.ndarray, percents: tuple[float, ...],
+                    extra: tuple[float, int] = (0.0, 0)) -> list[float]:
+    """`quantiles` of `levels / 255` for 8-bit `levels` (an opaque picture's luminance): the same bins,
+    counted over the 256 levels first, without a float copy of the picture."""
+    counts = np.bincount(levels.ravel(), minlength=256)
+    return _from_histogram(np.bincount(_LEVEL_BINS, weights=counts, minlength=1024), percents, extra)
+
+
+def _from_histogram(histogram: np.ndarray, percents: tuple[float, ...], extra: tuple[float, int]) -> list[float]:
+    level, count = extra
     if count:
         histogram[_bins(np.array([level], np.float32))[0]] += count
     counts = np.cumsum(histogram)
@@ -40,6 +51,9 @@ def _bins(values: np.ndarray) -> np.ndarray:
     bins += np.float32(0.5)
     np.minimum(np.maximum(bins, np.float32(0.5), out=bins), np.float32(1023.5), out=bins)
     return bins.astype(np.intp)
+
+
+_LEVEL_BINS = _bins(np.arange(256, dtype=np.uint8) / np.float32(255.0))  # as `Gray` makes its pixels from 8 bits
 
 
 def extreme_filter(a: np.ndarray, size: int, *, maximum: bool) -> np.ndarray:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageChops
 
-from .filters import blur3, extreme_filter, neighbours, pad_zeros, quantiles
+from .filters import blur3, extreme_filter, level_quantiles, neighbours, pad_zeros, quantiles
 from .imaging import ImageLimits, gray_png, open_image
 
 FIELD = 28
@@ -87,6 +87,7 @@ class Gray:
     border_level: float = 0.0
     origin: tuple[int, int] = (0, 0)  # where `pixels` sit in the whole reduced picture (row, column)
     whole_shape: tuple[int, int] | None = None  # that picture's (height, width); None: `pixels` are all of it
+    levels: np.ndarray | None = None  # an opaque picture's 8-bit luminance (`pixels` * 255): counted directly
 
 
 def ink_map(image: Image.Image) -> np.ndarray | None:
@@ -118,9 +119,11 @@ def _levels(gray: Gray) -> tuple[float, float, float]:
     height, width = gray.whole_shape or gray.pixels.shape
     step = int(np.sqrt(height * width / 40_000)) + 1  # a 40k-pixel sample says as much, for less
     top, left = gray.origin  # the whole picture's sample grid, of which the border holds the rest
-    sample = gray.pixels[-top % step::step, -left % step::step]
+    grid = (slice(-top % step, None, step), slice(-left % step, None, step))
+    sample = gray.pixels[grid] if gray.levels is None else gray.levels[grid]
     border = (gray.border_level, -(-height // step) * -(-width // step) - sample.size)
-    low, background, high = quantiles(sample, (0.5, 50, 99.5), border)
+    count = quantiles if gray.levels is None else level_quantiles
+    low, background, high = count(sample, (0.5, 50, 99.5), border)
     if max(background - low, high - background) < 0.1:  # very little ink: look at the extremes
         low, high = float(gray.pixels.min()), float(gray.pixels.max())
         if gray.border_pixels:
@@ -170,20 +173,22 @@ def _gray_on_white(image: Image.Image, whole: bool = False) -> Gray:
     placed = ((window[1], window[0]), (size[1], size[0])) if window is not None else ((0, 0), None)
     corner_gray, corner_alpha = _pixel_gray_alpha(corner, target) if corner is not None else (0.0, 1.0)
     # Pillow's luma (ITU-R 601-2: 0.299 R + 0.587 G + 0.114 B) in C, then one float division.
-    gray = np.asarray(image.convert("L") if has_alpha else image, np.float32) / 255.0
+    levels = np.asarray(image.convert("L") if has_alpha else image)
+    gray = levels.astype(np.float32) / 255.0
     opaque = not has_alpha or (image.getchannel("A").getextrema()[0] > 250 and (
         border_pixels == 0 or corner_alpha > 250 / 255))
     if opaque:
-        return Gray(gray, border_pixels, corner_gray, *placed)
+        return Gray(gray, border_pixels, corner_gray, *placed, levels=levels)
     alpha = np.asarray(image.getchannel("A"), np.float32) / 255.0
     transparent = (np.count_nonzero(alpha < 0.5) + (border_pixels if corner_alpha < 0.5 else 0)) / (
         alpha.size + border_pixels)
     weight = float(alpha.sum()) + border_pixels * corner_alpha
-    inked = float((gray * alpha).sum()) + border_pixels * corner_gray * corner_alpha
+    shaded = gray * alpha
+    inked = float(shaded.sum()) + border_pixels * corner_gray * corner_alpha
     ink_luminance = inked / weight if weight > 0 else 0.0
     backdrop = 0.0 if transparent >= 0.25 and ink_luminance >= 0.5 else 1.0
     level = np.float32(corner_gray) * np.float32(corner_alpha) + backdrop * (1 - np.float32(corner_alpha))
-    return Gray(gray * alpha + backdrop * (1.0 - alpha), border_pixels, float(level), *placed)
+    return Gray(shaded + backdrop * (1.0 - alpha), border_pixels, float(level), *placed)
 
 
 def _working_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -315,12 +320,14 @@ def _clean(ink: np.ndarray, photographed: bool) -> np.ndarray | None:
         spread = 1.4826 * quantiles(np.abs(ink - floor), (50,))[0]
     threshold = floor + max(0.1, 6.0 * spread)
     strong = ink > threshold
-    if strong.sum() < 4:
+    if np.count_nonzero(strong) < 4:
         return None
     core = quantiles(ink[strong], (90,))[0]
     if core - floor < 0.2:
         return None
-    ink = np.clip((ink - threshold) / max(core - threshold, 1e-3), 0.0, 1.0)
+    ink = ink - threshold
+    ink /= max(core - threshold, 1e-3)
+    np.minimum(np.maximum(ink, 0.0, out=ink), 1.0, out=ink)  # np.clip, without its Python-level wrapper
     ink[neighbours(ink > 0) < 3] = 0.0  # a pixel with fewer than two inked neighbours is a speck
     if photographed:
         ink = _drop_border_clutter(ink)

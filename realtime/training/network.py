@@ -31,15 +31,16 @@ def _conv(x, filters: int, kernel: int = 3, strides: int = 1):
     return layers.Activation("relu")(x)
 
 
-def build_model(name: str = "digits_cnn", classes: int = 11, temperature: float = 1.0) -> keras.Model:
+def build_model(name: str = "digits_cnn", classes: int = 11, temperature: float = 1.0,
+                base_filters: int = 24) -> keras.Model:
     inputs = keras.Input(INPUT_SHAPE, name="ink")
-    x = _conv(inputs, 24, kernel=5)
+    x = _conv(inputs, base_filters, kernel=5)
     x = layers.MaxPooling2D()(x)                      # 14x14
-    x = _conv(x, 48)
-    x = _conv(x, 48)
+    x = _conv(x, 2 * base_filters)
+    x = _conv(x, 2 * base_filters)
     x = layers.MaxPooling2D()(x)                      # 7x7
-    x = _conv(x, 96)
-    x = _conv(x, 96, strides=2)                       # 4x4
+    x = _conv(x, 4 * base_filters)
+    x = _conv(x, 4 * base_filters, strides=2)         # 4x4
     x = layers.Flatten()(x)
     x = layers.Dropout(0.4)(x)
     x = layers.Dense(128, use_bias=False)(x)
@@ -83,7 +84,8 @@ def save_for_serving(model: keras.Model, path: Path, temperature: float = 1.0) -
     state into `model.weights.h5` too (what made the first digits.keras three times its weights).
     """
     classes = model.output_shape[-1]
-    export = build_model(model.name, classes=classes, temperature=temperature)
+    base_filters = next(layer.filters for layer in model.layers if isinstance(layer, layers.Conv2D))
+    export = build_model(model.name, classes=classes, temperature=temperature, base_filters=base_filters)
     export.set_weights(model.get_weights())
     path.parent.mkdir(parents=True, exist_ok=True)
     export.save(path)

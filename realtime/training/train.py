@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--synthetic", type=int, default=10000,
                         help="how many of the synthetic pen-stroke digits (realtime/training/synth.py) join training")
+    parser.add_argument("--base-filters", type=int, default=24,
+                        help="the first convolution's filters; the later ones have 2x and 4x as many")
     parser.add_argument("--polish-epochs", type=int, default=2,
                         help="then this many epochs at a small constant rate with half the images unaugmented")
     parser.add_argument("--resume", type=Path, default=None,
@@ -98,7 +100,7 @@ def train(args: argparse.Namespace) -> dict:
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=args.learning_rate / 10, decay_steps=steps * max(args.epochs - 1, 1),
         warmup_target=args.learning_rate, warmup_steps=steps, alpha=0.01)
-    model = build_model()
+    model = build_model(base_filters=args.base_filters)
     verbose = 1 if sys.stdout.isatty() else 2
     started = time.time()
     if args.resume:  # a model trained by this script before (its temperature is dropped: T = 1 again)

@@ -72,8 +72,9 @@ def test_missing_model_file_is_a_clear_error(tmp_path):
         Predictor.from_file(tmp_path / "nope.tflite")
 
 
-def test_saved_model_has_no_optimizer_and_round_trips(tmp_path):
-    model = build_model()
+@pytest.mark.parametrize("base_filters", [24, 8])
+def test_saved_model_has_no_optimizer_and_round_trips(tmp_path, base_filters):
+    model = build_model(base_filters=base_filters)  # the width of an ablation is kept too
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     path = tmp_path / "m.keras"
     save_for_serving(model, path)

@@ -227,6 +227,18 @@ def test_quantiles_by_selection_and_by_histogram_are_the_same_bins(size):
     assert counted == together + together
 
 
+@pytest.mark.parametrize("size", [1, 300, 40_000])
+def test_quantiles_of_8_bit_levels_are_those_of_the_pixels_they_make(size):
+    from realtime.pipeline.filters import level_quantiles
+
+    levels = np.random.default_rng(size).integers(0, 256, size).astype(np.uint8)
+    levels[: size // 2] = 247  # a background level
+    pixels = levels.astype(np.float32) / 255.0  # as `Gray` holds them
+    percents = (0.5, 50, 99.5)
+    for extra in ((0.0, 0), (247 / 255, 5_000), (0.0, 1)):
+        assert level_quantiles(levels, percents, extra) == preprocess.quantiles(pixels, percents, extra)
+
+
 @pytest.mark.parametrize("shape", [(28, 28), (1, 1), (3, 70)])
 def test_gray_png_decodes_to_the_same_pixels(shape):
     pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
