@@ -21,7 +21,7 @@ import numpy as np
 
 from ..paths import DOCS_DIR, KERAS_MODEL
 from . import calibrate
-from .dataset import WRITER_COUNTS, prepared_mnist, prepared_writers
+from .dataset import VALIDATION_COUNTS, WRITER_COUNTS, prepared_mnist, prepared_writers
 from .export import card_path_for, export_litert, record_files
 
 HELD_OUT = 2000  # of MNIST's validation split, for the training curves
@@ -86,11 +86,13 @@ def train(args: argparse.Namespace) -> dict:
     # Validation: MNIST's held-out digits, the writer-like re-drawings of the same digits, non-digits.
     x_val = np.concatenate([data["x_val"][joined:], writers["x_writers_val"]])
     y_val = np.concatenate([data["y_val"][joined:], writers["y_writers_val"]])
+    val_kinds = np.concatenate([np.full(len(data["y_val"]) - joined, "mnist"),
+                                np.repeat(list(VALIDATION_COUNTS), list(VALIDATION_COUNTS.values()))])
     if args.limit:
         keep = np.random.default_rng(args.seed).permutation(len(x_train))[: args.limit]
         x_train, y_train = x_train[keep], y_train[keep]
         keep = np.random.default_rng(args.seed).permutation(len(x_val))[: max(args.limit // 5, 200)]
-        x_val, y_val = x_val[keep], y_val[keep]
+        x_val, y_val, val_kinds = x_val[keep], y_val[keep], val_kinds[keep]
     train_ds = make_dataset(x_train, y_train, args.batch_size, args.seed, training=True)
     val_ds = make_dataset(x_val, y_val, 512, args.seed, training=False)
     print(f"training on {len(x_train):,} images ({np.sum(y_train == calibrate.NOT_A_DIGIT):,} not digits), "
@@ -123,7 +125,7 @@ def train(args: argparse.Namespace) -> dict:
     raw_val = model.predict(x_val[..., None], batch_size=512, verbose=0)
     temperature = calibrate.fit_temperature(raw_val, y_val)
     val_scores = calibrate.rescale(raw_val, temperature)
-    thresholds = calibrate.choose_thresholds(val_scores, y_val)
+    thresholds = calibrate.choose_thresholds(val_scores, y_val, val_kinds)
     test_scores = calibrate.rescale(model.predict(data["x_test"][..., None], batch_size=512, verbose=0), temperature)
     predicted = calibrate.digit_probabilities(test_scores).argmax(axis=1)
     test_accuracy = float(np.mean(predicted == data["y_test"]))
@@ -134,8 +136,9 @@ def train(args: argparse.Namespace) -> dict:
                      "re-drawings of them and non-digit drawings (never the test set)",
         "unsure_below_confidence": thresholds.confidence,
         "not_digit_at_or_above": thresholds.not_digit,
-        "threshold_rule": f"not-digit: the {1 - calibrate.DIGIT_FLAG_BUDGET:.1%} quantile of validation digits' "
-                          "not-digit probability (at least 0.1); low confidence: the "
+        "threshold_rule": f"not-digit: the highest {1 - calibrate.DIGIT_FLAG_BUDGET:.1%} quantile of the not-digit "
+                          "probability of each kind of validation digit (MNIST, pen strokes, pad pictures, scans; "
+                          "at least 0.1); low confidence: the "
                           f"{calibrate.CONFIDENT_FLAG_BUDGET:.0%} quantile of the confidence of validation "
                           "digits read right (0.4-0.9)",
         "validation_before": calibrate.honesty_report(raw_val, y_val, thresholds),

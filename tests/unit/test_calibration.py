@@ -50,6 +50,23 @@ def test_digit_probabilities_drop_the_not_digit_output_and_sum_to_one():
     np.testing.assert_allclose(calibrate.digit_probabilities(scores), [[0.25, 0.75] + [0.0] * 8])
 
 
+def test_the_not_digit_budget_holds_for_every_kind_of_validation_digit():
+    """Pooled, 1% of scans flagged hides under 0.5% of all digits; by kind, no kind may pass the budget."""
+    rng = np.random.default_rng(4)
+    scores = np.zeros((4000, 11))
+    scores[:, 3] = 1.0
+    labels = np.full(4000, 3)
+    kinds = np.repeat(["mnist", "scan"], [3000, 1000])
+    scores[:3000, 10] = rng.uniform(0.0, 0.05, 3000)
+    scores[3000:, 10] = rng.uniform(0.0, 0.4, 1000)  # scans look less like digits
+    pooled = calibrate.choose_thresholds(scores, labels)
+    by_kind = calibrate.choose_thresholds(scores, labels, kinds)
+    for kind in ("mnist", "scan"):
+        flagged = np.mean(scores[kinds == kind, 10] >= by_kind.not_digit)
+        assert flagged <= calibrate.DIGIT_FLAG_BUDGET + 0.001, kind  # + the threshold's rounding to 0.001
+    assert np.mean(scores[kinds == "scan", 10] >= pooled.not_digit) >= 3 * calibrate.DIGIT_FLAG_BUDGET
+
+
 def test_thresholds_keep_within_their_budgets_on_the_data_they_were_chosen_on():
     scores, labels = _overconfident(seed=3)
     others = np.zeros((500, 11))
