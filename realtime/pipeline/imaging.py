@@ -1,7 +1,8 @@
 """Decoding untrusted image bytes, within limits, into a Pillow image.
 
-Pillow reads the header before any pixel, so the size limits are checked before
-decoding: a small file that would inflate to a huge image is refused, not decoded.
+The header is read before any pixel (by Pillow, or by `pngdecode` for plain PNGs), so the size
+limits are checked before decoding: a small file that would inflate to a huge image is refused,
+not decoded.
 """
 
 from __future__ import annotations

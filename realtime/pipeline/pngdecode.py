@@ -6,7 +6,7 @@ of the cost of a whole-canvas frame: 0.6 ms of a 280x280 RGBA export, 8.6 ms of 
 zlib-ng inflates the whole stream at once several times faster; Pillow's own "zip" decoder then
 undoes the PNG row filters from a stored (uncompressed) stream, so the pixels are exactly Pillow's.
 The header is read here too, from the chunks this route walks anyway: `Image.open` (plugin
-machinery, about 45 us) and the EXIF check cost a page's small crop more than its inflating.
+machinery) and the EXIF check were a fifth of decoding a page's small crop (66 us → 54 us without).
 
 Only plain files take this route: 8 bits per sample, grey, grey+alpha, RGB or RGBA, not interlaced,
 every chunk before the pixels intact (as Pillow checks them), one run of IDAT chunks, and no chunk

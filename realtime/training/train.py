@@ -86,6 +86,8 @@ def train(args: argparse.Namespace) -> dict:
     # Validation: MNIST's held-out digits, the writer-like re-drawings of the same digits, non-digits.
     x_val = np.concatenate([data["x_val"][joined:], writers["x_writers_val"]])
     y_val = np.concatenate([data["y_val"][joined:], writers["y_writers_val"]])
+    # What each validation image is (writer_set makes the kinds in VALIDATION_COUNTS's order): the
+    # not-digit budget holds for each kind of digit.
     val_kinds = np.concatenate([np.full(len(data["y_val"]) - joined, "mnist"),
                                 np.repeat(list(VALIDATION_COUNTS), list(VALIDATION_COUNTS.values()))])
     if args.limit:
