@@ -93,6 +93,19 @@ def _running_extreme(a: np.ndarray, size: int, axis: int, maximum: bool) -> np.n
     return pick(from_right[:, :n], from_left[:, window - 1:window - 1 + n])
 
 
+def block_extreme(a: np.ndarray, step: int, *, maximum: bool) -> np.ndarray:
+    """Max (or min; for booleans, any or all) over each step x step block of `a`, whose sides are multiples of
+    `step`. The same as `a.reshape(h // step, step, w // step, step).max(axis=(1, 3))`, but one strided pass per
+    offset in the block: NumPy reduces over two strided axes element by element, some 30 times slower."""
+    pick = np.maximum if maximum else np.minimum
+    out = a[::step, ::step].copy()
+    for row in range(step):
+        for col in range(step):
+            if row or col:
+                pick(out, a[row::step, col::step], out=out)
+    return out
+
+
 def blur3(a: np.ndarray) -> np.ndarray:
     """Mean over each 3x3 square, edges repeated."""
     padded = np.empty((a.shape[0] + 2, a.shape[1] + 2), a.dtype)  # np.pad(a, 1, mode="edge"), without its

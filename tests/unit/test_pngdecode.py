@@ -8,15 +8,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from realtime.pipeline.errors import InputError
 from realtime.pipeline.imaging import open_image
-from realtime.pipeline.pngdecode import decode_plain_png, read_plain_png
+from realtime.pipeline.pngdecode import WIDE_ROW_BYTES, decode_plain_png, read_plain_png
 from tests.support.pictures import draw_digit, palette_png_with_transparency, png_16bit
 
 
 def _pictures() -> dict[str, Image.Image]:
     digit = draw_digit(4, size=97)  # black ink on opaque white RGBA, an odd width
-    noise = np.random.default_rng(1).integers(0, 256, (61, 83, 4), dtype=np.uint8)  # every filter type pays
+    wide = draw_digit(7, size=301)  # rows wide enough to be unfiltered here, not by Pillow
+    noise = np.random.default_rng(1).integers(0, 256, (61, 283, 4), dtype=np.uint8)  # every filter type pays
     return {"RGBA": digit, "RGB": digit.convert("RGB"), "L": digit.convert("L"), "LA": digit.convert("LA"),
+            "RGBA wide": wide, "L wide": draw_digit(7, size=601).convert("L"),
             "RGBA noise": Image.fromarray(noise, "RGBA"), "L noise": Image.fromarray(noise[..., 0], "L")}
 
 
@@ -130,3 +133,39 @@ def test_a_picture_over_the_size_of_the_route_is_left_to_pillow():
     picture = Image.new("L", (2049, MAX_PIXELS // 2049 + 1), 255)
     data = _encoded(picture, compress_level=6)
     assert read_plain_png(data) is not None and _fast(data) is None
+
+
+def _png_of_filtered_rows(mode: str, rows: np.ndarray) -> bytes:
+    """A PNG whose pixel stream is `rows` as given: each row's filter byte, then its filtered bytes."""
+    colour = {"L": 0, "LA": 4, "RGB": 2, "RGBA": 6}[mode]
+    width = (rows.shape[1] - 1) // len(mode)
+    header = struct.pack(">IIBBBBB", width, len(rows), 8, colour, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+            + _chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA"])  # the modes `_unfiltered` takes
+@pytest.mark.parametrize("filters", ["each alone", "runs", "mixed"])
+def test_every_row_filter_alone_in_runs_or_mixed_is_undone_as_pillow_does(mode, filters):
+    rng = np.random.default_rng(len(mode))
+    height, width = 40, 700 // len(mode)  # rows wide enough for `_unfiltered`
+    kinds = {"each alone": np.repeat(np.arange(5), 8), "mixed": rng.integers(0, 5, height),
+             "runs": np.array([2] * 12 + [4] * 5 + [1] * 9 + [3] * 6 + [0] * 8)}[filters]
+    rows = rng.integers(0, 256, (height, width * len(mode) + 1), dtype=np.uint8)
+    rows[:, 0] = kinds
+    rows[:10, 1:] //= 16  # small steps, as drawn pictures have
+    assert rows.shape[1] - 1 >= WIDE_ROW_BYTES
+    data = _png_of_filtered_rows(mode, rows)
+    fast = _fast(data)
+    assert fast is not None and fast.mode == mode
+    assert np.array_equal(np.asarray(fast), np.asarray(Image.open(io.BytesIO(data))))
+
+
+def test_an_unknown_row_filter_is_left_to_pillow():
+    rows = np.zeros((4, 13), np.uint8)
+    rows[2, 0] = 5
+    data = _png_of_filtered_rows("RGB", rows)
+    assert _fast(data) is None
+    with pytest.raises(InputError) as refused:
+        open_image(data)
+    assert refused.value.code == "corrupt_image"

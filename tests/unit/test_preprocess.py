@@ -201,6 +201,18 @@ def test_numpy_max_and_min_filters_equal_pillows_exactly(size):
             assert np.array_equal(preprocess.extreme_filter(a, size, maximum=maximum), expected)
 
 
+@pytest.mark.parametrize("step", [1, 2, 3, 5])
+def test_block_extremes_equal_numpys_reduction_over_the_blocks(step):
+    from realtime.pipeline.filters import block_extreme
+
+    a = np.random.default_rng(step).random((step * 7, step * 4)).astype(np.float32)
+    blocks = a.reshape(7, step, 4, step)
+    assert np.array_equal(block_extreme(a, step, maximum=True), blocks.max(axis=(1, 3)))
+    assert np.array_equal(block_extreme(a, step, maximum=False), blocks.min(axis=(1, 3)))
+    mask = a > 0.8
+    assert np.array_equal(block_extreme(mask, step, maximum=True), mask.reshape(7, step, 4, step).any(axis=(1, 3)))
+
+
 def test_histogram_quantiles_agree_with_numpy_to_a_thousandth():
     values = np.random.default_rng(3).beta(0.5, 2.0, 20_000).astype(np.float32)
     percents = (0.5, 10, 50, 90, 99.5)
@@ -274,3 +286,33 @@ def test_working_on_the_marks_window_gives_what_the_whole_picture_gives(name, mo
     whole = preprocess.prepare_image(picture)
     assert windowed.blank == whole.blank
     np.testing.assert_allclose(windowed.x, whole.x, atol=1 / 255)
+
+
+@pytest.mark.parametrize("ink", [(0, 0, 0), (0, 0, 1), (200, 30, 90)])
+def test_a_windows_reduction_is_pillows_whatever_the_inks_colour(ink):
+    """Black ink on a transparent canvas is reduced through its alpha band alone: the same pixels."""
+    from bench import images
+
+    drawn = np.asarray(images.canvas_export(4, "rgba", 1000, scale=0.6, offset=(0.2, 0.1)))
+    pixels = drawn.copy()
+    pixels[..., :3] = np.where(drawn[..., 3:] > 0, ink, 0)
+    picture = Image.fromarray(pixels, "RGBA")
+    size = preprocess._working_size(picture.size)
+    window = preprocess._marks_window(picture, size)
+    assert window is not None
+    ours = preprocess._window_of(picture, size, window)
+    spy = []
+    real = Image.Image.resize
+
+    def whole_resize(image, *args, **kwargs):  # Pillow's own reduction of every band
+        spy.append(image.mode)
+        return real(image, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preprocess, "_colourless", lambda image: False)
+        patch.setattr(Image.Image, "resize", whole_resize)
+        pillows = preprocess._window_of(picture, size, window)
+    assert spy[0] == "RGBA"
+    assert ours.mode == pillows.mode == "RGBA"
+    assert np.array_equal(np.asarray(ours), np.asarray(pillows))
+    assert preprocess._colourless(picture.crop((0, 0, 500, 500))) == (ink == (0, 0, 0))
