@@ -15,6 +15,7 @@ Two stages, both pure:
 from __future__ import annotations
 
 import base64
+import functools
 import math
 from dataclasses import dataclass
 
@@ -175,11 +176,12 @@ def _gray_on_white(image: Image.Image, whole: bool = False) -> Gray:
     # Pillow's luma (ITU-R 601-2: 0.299 R + 0.587 G + 0.114 B) in C, then one float division.
     levels = np.asarray(image.convert("L") if has_alpha else image)
     gray = levels.astype(np.float32) / 255.0
-    opaque = not has_alpha or (image.getchannel("A").getextrema()[0] > 250 and (
+    coverage = image.getchannel("A") if has_alpha else None
+    opaque = coverage is None or (coverage.getextrema()[0] > 250 and (
         border_pixels == 0 or corner_alpha > 250 / 255))
     if opaque:
         return Gray(gray, border_pixels, corner_gray, *placed, levels=levels)
-    alpha = np.asarray(image.getchannel("A"), np.float32) / 255.0
+    alpha = np.asarray(coverage, np.float32) / 255.0
     transparent = (np.count_nonzero(alpha < 0.5) + (border_pixels if corner_alpha < 0.5 else 0)) / (
         alpha.size + border_pixels)
     weight = float(alpha.sum()) + border_pixels * corner_alpha
@@ -264,8 +266,12 @@ def _marks_box(image: Image.Image) -> tuple[int, int, int, int] | None:
     return image.getbbox(alpha_only=False) or (0, 0, 1, 1)
 
 
+@functools.lru_cache(maxsize=64)
 def _pixel_gray_alpha(pixel: int | tuple, mode: str) -> tuple[float, float]:
-    """One pixel's luminance and alpha in [0, 1], converted exactly as the picture's other pixels."""
+    """One pixel's luminance and alpha in [0, 1], converted exactly as the picture's other pixels.
+
+    Remembered: it is a picture's corner, and most pictures' corners are one of a few colours.
+    """
     values = pixel if isinstance(pixel, tuple) else (pixel,)
     source = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[len(values)]
     dot = Image.new(source, (1, 1), values if len(values) > 1 else values[0]).convert(mode)
@@ -442,8 +448,9 @@ def _fit(ink: np.ndarray, side: int) -> np.ndarray:
     scale = side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-    resized = Image.fromarray(ink.astype(np.float32), "F").resize(size, method)
-    return np.clip(np.asarray(resized, np.float32), 0.0, 1.0)
+    resized = Image.fromarray(np.ascontiguousarray(ink, np.float32), "F").resize(size, method)
+    fitted = np.maximum(np.asarray(resized), 0.0)  # np.clip, without its Python-level wrapper
+    return np.minimum(fitted, 1.0, out=fitted)
 
 
 def stroke_width(work: np.ndarray) -> float:
