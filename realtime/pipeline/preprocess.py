@@ -161,6 +161,7 @@ def _gray_on_white(image: Image.Image, whole: bool = False) -> Gray:
         image = image.convert(target)
     size = _working_size(image.size)
     window = None if whole else _marks_window(image, size)
+    coverage_only = False  # only the alpha band was made: the picture is black wherever it is not transparent
     if window is None:
         corner, border_pixels = None, 0
         image = image.convert(target)
@@ -168,29 +169,39 @@ def _gray_on_white(image: Image.Image, whole: bool = False) -> Gray:
             image = image.resize(size, Image.Resampling.BOX)
     else:
         corner = image.getpixel((0, 0))
-        image = _window_of(image, size, window).convert(target) if image.size != size else \
-            image.crop(window).convert(target)
+        if image.size != size:
+            image, coverage_only = _window_of(image, size, window)
+        else:
+            image = image.crop(window)
+            coverage_only = image.mode == "RGBA" and _colourless(image)
+            if coverage_only:
+                image = image.getchannel("A")
+        if not coverage_only:
+            image = image.convert(target)
         border_pixels = size[0] * size[1] - image.width * image.height
     placed = ((window[1], window[0]), (size[1], size[0])) if window is not None else ((0, 0), None)
     corner_gray, corner_alpha = _pixel_gray_alpha(corner, target) if corner is not None else (0.0, 1.0)
-    # Pillow's luma (ITU-R 601-2: 0.299 R + 0.587 G + 0.114 B) in C, then one float division.
-    levels = np.asarray(image.convert("L") if has_alpha else image)
-    gray = levels.astype(np.float32) / 255.0
-    coverage = image.getchannel("A") if has_alpha else None
+    if not coverage_only:
+        # Pillow's luma (ITU-R 601-2: 0.299 R + 0.587 G + 0.114 B) in C.
+        levels = np.asarray(image.convert("L") if has_alpha else image)
+        coverage = image.getchannel("A") if has_alpha else None
+    else:
+        levels, coverage = np.zeros((image.height, image.width), np.uint8), image
     opaque = coverage is None or (coverage.getextrema()[0] > 250 and (
         border_pixels == 0 or corner_alpha > 250 / 255))
     if opaque:
-        return Gray(gray, border_pixels, corner_gray, *placed, levels=levels)
+        return Gray(levels.astype(np.float32) / 255.0, border_pixels, corner_gray, *placed, levels=levels)
     alpha = np.asarray(coverage, np.float32) / 255.0
     transparent = (np.count_nonzero(alpha < 0.5) + (border_pixels if corner_alpha < 0.5 else 0)) / (
         alpha.size + border_pixels)
     weight = float(alpha.sum()) + border_pixels * corner_alpha
-    shaded = gray * alpha
-    inked = float(shaded.sum()) + border_pixels * corner_gray * corner_alpha
+    shaded = None if coverage_only else levels.astype(np.float32) / 255.0 * alpha
+    inked = (float(shaded.sum()) if shaded is not None else 0.0) + border_pixels * corner_gray * corner_alpha
     ink_luminance = inked / weight if weight > 0 else 0.0
     backdrop = 0.0 if transparent >= 0.25 and ink_luminance >= 0.5 else 1.0
     level = np.float32(corner_gray) * np.float32(corner_alpha) + backdrop * (1 - np.float32(corner_alpha))
-    return Gray(shaded + backdrop * (1.0 - alpha), border_pixels, float(level), *placed)
+    behind = backdrop * (1.0 - alpha)
+    return Gray(behind if shaded is None else shaded + behind, border_pixels, float(level), *placed)
 
 
 def _working_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -226,22 +237,23 @@ def _marks_window(image: Image.Image, size: tuple[int, int]) -> tuple[int, int, 
     return None if window == (0, 0, *size) else window
 
 
-def _window_of(image: Image.Image, size: tuple[int, int], window: tuple[int, int, int, int]) -> Image.Image:
-    """Pixels `window` of `image` box-reduced to `size`, computed from the source pixels under them only."""
+def _window_of(image: Image.Image, size: tuple[int, int],
+               window: tuple[int, int, int, int]) -> tuple[Image.Image, bool]:
+    """Pixels `window` of `image` box-reduced to `size`, computed from the source pixels under them only,
+    and whether only their alpha band was made (an RGBA picture black wherever it is not transparent)."""
     sx, sy = image.width / size[0], image.height / size[1]
     left, top, right, bottom = window
     source = (max(math.floor(left * sx) - 1, 0), max(math.floor(top * sy) - 1, 0),
               min(math.ceil(right * sx) + 1, image.width), min(math.ceil(bottom * sy) + 1, image.height))
     box = (left * sx - source[0], top * sy - source[1], right * sx - source[0], bottom * sy - source[1])
-    under, out = image.crop(source), (right - left, bottom - top)
-    if under.mode == "RGBA" and _colourless(under):
+    under = image.crop(source)
+    coverage_only = under.mode == "RGBA" and _colourless(under)
+    if coverage_only:
         # Black ink on a transparent canvas (a canvas's defaults): Pillow's RGBA resize premultiplies by alpha,
         # resamples all four bands alike and divides back, so the colour stays 0 and the alpha is resampled as
-        # a band alone would be. Resampling that one band is the same picture for a quarter of the work.
-        alpha = under.getchannel("A").resize(out, Image.Resampling.BOX, box=box)
-        black = Image.new("L", out, 0)
-        return Image.merge("RGBA", (black, black, black, alpha))
-    return under.resize(out, Image.Resampling.BOX, box=box)
+        # a band alone would be. That one band is the same picture for a quarter of the work.
+        under = under.getchannel("A")
+    return under.resize((right - left, bottom - top), Image.Resampling.BOX, box=box), coverage_only
 
 
 def _colourless(image: Image.Image) -> bool:

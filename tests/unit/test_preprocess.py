@@ -300,19 +300,33 @@ def test_a_windows_reduction_is_pillows_whatever_the_inks_colour(ink):
     size = preprocess._working_size(picture.size)
     window = preprocess._marks_window(picture, size)
     assert window is not None
-    ours = preprocess._window_of(picture, size, window)
-    spy = []
-    real = Image.Image.resize
-
-    def whole_resize(image, *args, **kwargs):  # Pillow's own reduction of every band
-        spy.append(image.mode)
-        return real(image, *args, **kwargs)
-
+    ours, coverage_only = preprocess._window_of(picture, size, window)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(preprocess, "_colourless", lambda image: False)
-        patch.setattr(Image.Image, "resize", whole_resize)
-        pillows = preprocess._window_of(picture, size, window)
-    assert spy[0] == "RGBA"
-    assert ours.mode == pillows.mode == "RGBA"
-    assert np.array_equal(np.asarray(ours), np.asarray(pillows))
-    assert preprocess._colourless(picture.crop((0, 0, 500, 500))) == (ink == (0, 0, 0))
+        pillows, whole = preprocess._window_of(picture, size, window)  # Pillow's reduction of every band
+    assert coverage_only == (ink == (0, 0, 0)) and not whole and pillows.mode == "RGBA"
+    if coverage_only:
+        assert ours.mode == "L" and not np.asarray(pillows)[..., :3].any()
+        assert np.array_equal(np.asarray(ours), np.asarray(pillows.getchannel("A")))
+    else:
+        assert np.array_equal(np.asarray(ours), np.asarray(pillows))
+
+
+@pytest.mark.parametrize("size", [280, 1000])
+def test_black_ink_on_transparent_gives_what_the_whole_composite_gives(size):
+    """The alpha-only route through `_gray_on_white` makes the same grey picture as the full composite."""
+    from bench import images
+
+    picture = images.canvas_export(8, "rgba", size, scale=0.5, offset=(0.3, 0.2), pen=0.04)
+    seen, colourless = [], preprocess._colourless
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preprocess, "_colourless", lambda image: seen.append(colourless(image)) or seen[-1])
+        ours = preprocess._gray_on_white(picture)
+    assert seen == [True]  # the alpha-only route was taken
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preprocess, "_colourless", lambda image: False)
+        composite = preprocess._gray_on_white(picture)
+    assert ours.border_pixels > 0 and ours.levels is None
+    assert np.array_equal(ours.pixels, composite.pixels)
+    assert (ours.border_pixels, ours.border_level, ours.origin) == (
+        composite.border_pixels, composite.border_level, composite.origin)
