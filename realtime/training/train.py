@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="then this many epochs at a small constant rate with half the images unaugmented")
     parser.add_argument("--resume", type=Path, default=None,
                         help="start from this trained .keras model and only polish, calibrate and export")
+    parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                        help="blend training images in pairs, labels alike, shares from Beta(ALPHA, ALPHA) (0: off)")
     parser.add_argument("--no-writers", action="store_true", help="MNIST and synthetic digits only (ablation)")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N images only (smoke runs)")
     parser.add_argument("--output", type=Path, default=KERAS_MODEL,
@@ -51,10 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, training: bool, keep_clean: float = 0.2):
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, training: bool, keep_clean: float = 0.2,
+                 mixup: float = 0.0, one_hot: bool = False):
     import tensorflow as tf
 
-    from .augment import augment
+    from .augment import augment, mix
 
     dataset = tf.data.Dataset.from_tensor_slices((x[..., None], y))
     if training:
@@ -62,6 +65,11 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, train
     dataset = dataset.batch(batch_size)
     if training:
         dataset = dataset.map(lambda images, labels: (augment(images, keep_clean=keep_clean), labels))
+    classes = calibrate.NOT_A_DIGIT + 1
+    if training and mixup:
+        dataset = dataset.map(lambda images, labels: mix(images, labels, mixup, classes))
+    elif one_hot:
+        dataset = dataset.map(lambda images, labels: (images, tf.one_hot(labels, classes)))
     options = tf.data.Options()
     options.autotune.enabled = False  # avoids a ~20 s stall at the end of every fit() here
     options.deterministic = True
@@ -95,7 +103,7 @@ def train(args: argparse.Namespace) -> dict:
         x_train, y_train = x_train[keep], y_train[keep]
         keep = np.random.default_rng(args.seed).permutation(len(x_val))[: max(args.limit // 5, 200)]
         x_val, y_val, val_kinds = x_val[keep], y_val[keep], val_kinds[keep]
-    train_ds = make_dataset(x_train, y_train, args.batch_size, args.seed, training=True)
+    train_ds = make_dataset(x_train, y_train, args.batch_size, args.seed, training=True, mixup=args.mixup)
     val_ds = make_dataset(x_val, y_val, 512, args.seed, training=False)
     print(f"training on {len(x_train):,} images ({np.sum(y_train == calibrate.NOT_A_DIGIT):,} not digits), "
           f"validating on {len(x_val):,}", flush=True)
@@ -111,9 +119,11 @@ def train(args: argparse.Namespace) -> dict:
         model.set_weights(keras.models.load_model(args.resume, compile=False).get_weights())
         history = {}
     else:
-        model.compile(optimizer=keras.optimizers.Adam(schedule),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, verbose=verbose).history
+        # Blended images have blended labels: then the labels are one-hot, validation's too.
+        model.compile(optimizer=keras.optimizers.Adam(schedule), metrics=["accuracy"],
+                      loss="categorical_crossentropy" if args.mixup else "sparse_categorical_crossentropy")
+        main_val_ds = make_dataset(x_val, y_val, 512, args.seed, training=False, one_hot=True) if args.mixup else val_ds
+        history = model.fit(train_ds, validation_data=main_val_ds, epochs=args.epochs, verbose=verbose).history
     if args.polish_epochs:
         # The augmentation trades a little MNIST accuracy for range; a last pass at a small rate with
         # half the images as they are takes some of it back (MNIST test 99.57% before, see docs/model.md).
@@ -196,6 +206,7 @@ def model_card(args, model, history: dict, test_accuracy: float, seconds: float,
         },
         "training": {
             "epochs": args.epochs, "polish_epochs": args.polish_epochs, "batch_size": args.batch_size,
+            "mixup_alpha": args.mixup or None,
             "optimizer": "adam",
             "learning_rate": f"cosine, warm-up 1 epoch to {args.learning_rate}; then {args.learning_rate / 40} "
                              "constant while polishing (half the images unaugmented)",

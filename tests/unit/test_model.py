@@ -141,3 +141,24 @@ def test_the_cards_descriptions_are_read_from_the_model_and_the_training_code(ca
 
     assert card["architecture"] == describe(load_model())
     assert card["data"]["augmentation"] == DESCRIPTION
+
+
+def test_mixup_blends_labels_as_it_blends_images_and_each_image_keeps_its_own_label():
+    import tensorflow as tf
+
+    from realtime.training.augment import mix
+
+    tf.random.set_seed(3)
+    images = tf.random.uniform([256, 28, 28, 1])
+    labels = tf.range(256) % 11
+    blended, soft = mix(images, labels, 0.2, 11)
+    soft, blended, images = soft.numpy(), blended.numpy(), images.numpy()
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, atol=1e-6)
+    own = soft[np.arange(256), labels.numpy()]
+    assert (own >= 0.5 - 1e-6).all()  # the larger share is the image's own
+    partner = soft.argsort(axis=1)[:, -2]  # the other label in the blend (when the two labels differ)
+    mixed = own < 1 - 1e-6
+    assert mixed.mean() > 0.3  # Beta(0.2, 0.2) puts a share near 1 often, not always
+    assert blended.min() >= 0 and blended.max() <= 1
+    assert np.abs(blended - images).reshape(256, -1).max(axis=1)[mixed].min() > 0
+    assert (partner[mixed] != labels.numpy()[mixed]).all()
