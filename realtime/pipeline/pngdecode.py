@@ -34,7 +34,8 @@ _CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 # Chunks Pillow reads into `info` only: colour space, gamma, density, time, bit depths, background.
 _INFO_ONLY = frozenset({b"sRGB", b"gAMA", b"cHRM", b"iCCP", b"pHYs", b"tIME", b"sBIT", b"bKGD"})
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# The route holds the inflated rows twice more than Pillow (rows, stored stream, picture): bigger
+# The route holds the inflated rows up to four times at once (the rows, then the unfiltered pixels and a
+# running sum's temporaries, or the stored stream and the picture), Pillow's own decoder once: bigger
 # pictures, rare from a canvas, keep Pillow's one buffer.
 MAX_PIXELS = 2048 * 2048
 # Pillow undoes the row filters at a cost per byte, `_unfiltered` at a cost per run of rows and per
@@ -42,6 +43,7 @@ MAX_PIXELS = 2048 * 2048
 # ours is the cheaper, in the modes whose rows Pillow then uses as they are (RGB and LA are unpacked
 # to four bytes a pixel, a copy that costs what the route saves).
 WIDE_ROW_BYTES = 512
+MAX_RUNS = 32  # or one run in eight rows: more runs of filter types than that, and Pillow is the cheaper
 _IN_PLACE = frozenset({"L", "RGBA"})
 
 
@@ -99,18 +101,29 @@ def decode_plain_png(png: PlainPng) -> Image.Image | None:
         rows = zlib_ng.decompressobj().decompress(png.stream, expected)
         if len(rows) != expected:
             return None
-        if png.mode not in _IN_PLACE or width * channels < WIDE_ROW_BYTES:
-            return Image.frombytes(png.mode, png.size, _stored(rows), "zip", png.mode)
-        pixels = _unfiltered(np.frombuffer(rows, np.uint8).reshape(height, -1), png.mode)
-        if pixels is None:
-            return None
-        return Image.frombuffer(png.mode, png.size, pixels, "raw", png.mode, 0, 1)
+        filtered = np.frombuffer(rows, np.uint8).reshape(height, -1)
+        if png.mode in _IN_PLACE and width * channels >= WIDE_ROW_BYTES and _few_runs(filtered[:, 0]):
+            return Image.frombuffer(png.mode, png.size, _unfiltered(filtered, png.mode), "raw", png.mode, 0, 1)
+        # Pillow's own decoder undoes the filters; it refuses an unknown filter type (a ValueError).
+        return Image.frombytes(png.mode, png.size, _stored(rows), "zip", png.mode)
     except (zlib_ng.error, ValueError, OSError):
         return None
 
 
-def _unfiltered(filtered: np.ndarray, mode: str) -> np.ndarray | None:
-    """The pixel rows of a PNG's filtered rows (filter byte first), or None for an unknown filter type.
+def _few_runs(kinds: np.ndarray) -> bool:
+    """Whether `_unfiltered` can take rows of these filter types: known types, in few runs.
+
+    Its cost grows with the runs (NumPy calls for each, a Pillow call for each "Average" or "Paeth"
+    run): encoders write long runs, but a crafted file alternating types on every row made it five
+    times slower than Pillow's decoder. Rows mostly "Average" or "Paeth" gain nothing from it either.
+    """
+    changes = np.count_nonzero(kinds[1:] != kinds[:-1])
+    handed_on = np.count_nonzero(kinds >= 3)  # "Average" and "Paeth" rows go to Pillow anyway
+    return int(kinds.max()) <= 4 and changes <= max(MAX_RUNS, len(kinds) // 8) and handed_on <= len(kinds) // 4
+
+
+def _unfiltered(filtered: np.ndarray, mode: str) -> np.ndarray:
+    """The pixel rows of a PNG's filtered rows (filter byte first; known types only, see `_few_runs`).
 
     "None" rows are the pixels. "Sub" rows depend on their own row only: all of them at once are a
     running sum along the row, channel by channel. "Up" is a running sum down each run of such rows,
@@ -119,8 +132,6 @@ def _unfiltered(filtered: np.ndarray, mode: str) -> np.ndarray | None:
     canvas exports are "Up" throughout; Pillow mixes "None", "Sub" and "Up" in long runs.
     """
     kinds = filtered[:, 0]
-    if kinds.max() > 4:
-        return None
     pixels = filtered[:, 1:].copy()
     sub = np.flatnonzero(kinds == 1)
     if sub.size:  # a running sum along each row, channel by channel

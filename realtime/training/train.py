@@ -50,7 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--card", type=Path, default=None, help="model card path (default: next to the model)")
     parser.add_argument("--plots", type=Path, default=DOCS_DIR, help="folder for the curves and confusion matrix")
     parser.add_argument("--no-plots", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.mixup < 0:
+        parser.error("--mixup takes a Beta distribution's alpha: 0 (off) or more")
+    return args
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, training: bool, keep_clean: float = 0.2,

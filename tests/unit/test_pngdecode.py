@@ -144,28 +144,57 @@ def _png_of_filtered_rows(mode: str, rows: np.ndarray) -> bytes:
             + _chunk(b"IEND", b""))
 
 
+def _filter_sequence(name: str, rng: np.random.Generator) -> np.ndarray:
+    if name == "each alone":
+        return np.array([0] * 8 + [1] * 8 + [2] * 8 + [3] * 8 + [4] * 8 + [2] * 40)
+    if name == "runs":
+        return np.array([2] * 12 + [4] * 5 + [1] * 9 + [3] * 6 + [0] * 8 + [2] * 20)
+    kinds = []  # "mixed": runs of 1-4 rows, a fifth of them "Average" or "Paeth"
+    while len(kinds) < 80:
+        kinds += [int(rng.choice([0, 1, 2, 2, 1, 0, 2, 2, 3, 4]))] * int(rng.integers(1, 5))
+    return np.array(kinds[:80])
+
+
 @pytest.mark.parametrize("mode", ["L", "RGBA"])  # the modes `_unfiltered` takes
 @pytest.mark.parametrize("filters", ["each alone", "runs", "mixed"])
-def test_every_row_filter_alone_in_runs_or_mixed_is_undone_as_pillow_does(mode, filters):
+def test_every_row_filter_alone_in_runs_or_mixed_is_undone_as_pillow_does(mode, filters, monkeypatch):
+    from realtime.pipeline import pngdecode
+
     rng = np.random.default_rng(len(mode))
-    height, width = 40, 700 // len(mode)  # rows wide enough for `_unfiltered`
-    kinds = {"each alone": np.repeat(np.arange(5), 8), "mixed": rng.integers(0, 5, height),
-             "runs": np.array([2] * 12 + [4] * 5 + [1] * 9 + [3] * 6 + [0] * 8)}[filters]
-    rows = rng.integers(0, 256, (height, width * len(mode) + 1), dtype=np.uint8)
+    kinds = _filter_sequence(filters, rng)
+    width = 700 // len(mode)  # rows wide enough for `_unfiltered`
+    rows = rng.integers(0, 256, (len(kinds), width * len(mode) + 1), dtype=np.uint8)
     rows[:, 0] = kinds
     rows[:10, 1:] //= 16  # small steps, as drawn pictures have
     assert rows.shape[1] - 1 >= WIDE_ROW_BYTES
     data = _png_of_filtered_rows(mode, rows)
+    taken, unfiltered = [], pngdecode._unfiltered
+    monkeypatch.setattr(pngdecode, "_unfiltered", lambda *args: taken.append(1) or unfiltered(*args))
     fast = _fast(data)
-    assert fast is not None and fast.mode == mode
+    assert taken and fast is not None and fast.mode == mode
     assert np.array_equal(np.asarray(fast), np.asarray(Image.open(io.BytesIO(data))))
 
 
-def test_an_unknown_row_filter_is_left_to_pillow():
-    rows = np.zeros((4, 13), np.uint8)
+@pytest.mark.parametrize("width", [3, 200])  # rows Pillow unfilters, and rows `_unfiltered` would
+def test_an_unknown_row_filter_is_left_to_pillow(width):
+    rows = np.zeros((4, width * 4 + 1), np.uint8)
     rows[2, 0] = 5
-    data = _png_of_filtered_rows("RGB", rows)
+    data = _png_of_filtered_rows("RGBA", rows)
     assert _fast(data) is None
     with pytest.raises(InputError) as refused:
         open_image(data)
     assert refused.value.code == "corrupt_image"
+
+
+@pytest.mark.parametrize("kinds", [[3, 4] * 100, [3, 1, 4, 2] * 50, [4] * 200, [1, 2] * 100])
+def test_rows_alternating_filters_or_mostly_paeth_are_left_to_pillows_unfilter(kinds, monkeypatch):
+    """A crafted file changing filter on every row made the run-by-run route five times slower than Pillow."""
+    from realtime.pipeline import pngdecode
+
+    rows = np.random.default_rng(5).integers(0, 256, (len(kinds), 128 * 4 + 1), dtype=np.uint8)
+    rows[:, 0] = kinds
+    data = _png_of_filtered_rows("RGBA", rows)
+    monkeypatch.setattr(pngdecode, "_unfiltered", lambda *args: pytest.fail("taken the run-by-run route"))
+    fast = _fast(data)
+    assert fast is not None
+    assert np.array_equal(np.asarray(fast), np.asarray(Image.open(io.BytesIO(data))))
