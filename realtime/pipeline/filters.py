@@ -106,6 +106,11 @@ def block_extreme(a: np.ndarray, step: int, *, maximum: bool) -> np.ndarray:
     return out
 
 
+def clip_unit(a: np.ndarray) -> np.ndarray:
+    """`a` clipped to [0, 1] in place (and returned): `np.clip`'s result without its Python-level wrapper."""
+    return np.minimum(np.maximum(a, 0.0, out=a), 1.0, out=a)
+
+
 def blur3(a: np.ndarray) -> np.ndarray:
     """Mean over each 3x3 square, edges repeated."""
     padded = np.empty((a.shape[0] + 2, a.shape[1] + 2), a.dtype)  # np.pad(a, 1, mode="edge"), without its

@@ -171,8 +171,8 @@ def _running_sum(rows: np.ndarray) -> None:
 
 def _pillow_unfiltered(filtered: np.ndarray, above: np.ndarray | None, mode: str) -> np.ndarray:
     """Rows unfiltered by Pillow's decoder, `above` (already unfiltered) given as the row before them."""
-    if above is not None:
-        filtered = np.concatenate((np.concatenate(([0], above)).astype(np.uint8)[None], filtered))
+    if above is not None:  # as a "None" row (filter byte 0), so that Pillow takes it as it is
+        filtered = np.vstack((np.insert(above, 0, 0), filtered))
     width = (filtered.shape[1] - 1) // _CHANNELS[mode]
     picture = Image.frombytes(mode, (width, len(filtered)), _stored(filtered.tobytes()), "zip", mode)
     return np.asarray(picture).reshape(len(filtered), -1)[0 if above is None else 1:]

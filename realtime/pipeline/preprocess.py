@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageChops
 
-from .filters import block_extreme, blur3, extreme_filter, level_quantiles, neighbours, pad_zeros, quantiles
+from .filters import block_extreme, blur3, clip_unit, extreme_filter, level_quantiles, neighbours, pad_zeros, quantiles
 from .imaging import ImageLimits, gray_png, open_image
 
 FIELD = 28
@@ -172,10 +172,7 @@ def _gray_on_white(image: Image.Image, whole: bool = False) -> Gray:
         if image.size != size:
             image, coverage_only = _window_of(image, size, window)
         else:
-            image = image.crop(window)
-            coverage_only = image.mode == "RGBA" and _colourless(image)
-            if coverage_only:
-                image = image.getchannel("A")
+            image, coverage_only = _alpha_if_colourless(image.crop(window))
         if not coverage_only:
             image = image.convert(target)
         border_pixels = size[0] * size[1] - image.width * image.height
@@ -246,14 +243,21 @@ def _window_of(image: Image.Image, size: tuple[int, int],
     source = (max(math.floor(left * sx) - 1, 0), max(math.floor(top * sy) - 1, 0),
               min(math.ceil(right * sx) + 1, image.width), min(math.ceil(bottom * sy) + 1, image.height))
     box = (left * sx - source[0], top * sy - source[1], right * sx - source[0], bottom * sy - source[1])
-    under = image.crop(source)
-    coverage_only = under.mode == "RGBA" and _colourless(under)
-    if coverage_only:
-        # Black ink on a transparent canvas (a canvas's defaults): Pillow's RGBA resize premultiplies by alpha,
-        # resamples all four bands alike and divides back, so the colour stays 0 and the alpha is resampled as
-        # a band alone would be. That one band is the same picture for a quarter of the work.
-        under = under.getchannel("A")
+    under, coverage_only = _alpha_if_colourless(image.crop(source))
     return under.resize((right - left, bottom - top), Image.Resampling.BOX, box=box), coverage_only
+
+
+def _alpha_if_colourless(image: Image.Image) -> tuple[Image.Image, bool]:
+    """The alpha band alone of an RGBA picture black wherever it is not transparent (a canvas's defaults),
+    and True; any other picture as it is, and False.
+
+    Such a picture's luminance is 0 under its coverage, and Pillow's RGBA resize premultiplies by alpha,
+    resamples all four bands alike and divides back: its alpha reduces as the band alone does. One band
+    is the same picture for a quarter of the work.
+    """
+    if image.mode == "RGBA" and _colourless(image):
+        return image.getchannel("A"), True
+    return image, False
 
 
 def _colourless(image: Image.Image) -> bool:
@@ -358,7 +362,7 @@ def _clean(ink: np.ndarray, photographed: bool) -> np.ndarray | None:
         return None
     ink = ink - threshold
     ink /= max(core - threshold, 1e-3)
-    np.minimum(np.maximum(ink, 0.0, out=ink), 1.0, out=ink)  # np.clip, without its Python-level wrapper
+    clip_unit(ink)
     ink[neighbours(ink > 0) < 3] = 0.0  # a pixel with fewer than two inked neighbours is a speck
     if photographed:
         ink = _drop_border_clutter(ink)
@@ -461,8 +465,7 @@ def _fit(ink: np.ndarray, side: int) -> np.ndarray:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
     resized = Image.fromarray(np.ascontiguousarray(ink, np.float32), "F").resize(size, method)
-    fitted = np.maximum(np.asarray(resized), 0.0)  # np.clip, without its Python-level wrapper
-    return np.minimum(fitted, 1.0, out=fitted)
+    return clip_unit(np.array(resized))
 
 
 def stroke_width(work: np.ndarray) -> float:
