@@ -3,7 +3,9 @@
 A speed change to `realtime.pipeline` must not change what the model sees. Run it with
 `--save ref.npz` on the commit before the change and `--against ref.npz` after: it prints, per
 set, how many 28x28 inputs are identical, the largest and mean absolute difference, and how
-many blank verdicts changed (docs/performance.md has the figures of the last change).
+many blank verdicts changed; with `--model`, also how many answers (the digit read) changed and
+the largest change of a probability, for a change that moves inputs on purpose (docs/performance.md
+has the figures of the last change).
 
 The corpus is the evaluation sets of `realtime.training.evaluate` (MNIST test, blank pads, the
 out-of-distribution and writer-like sets) plus full canvas exports as the contract allows them
@@ -75,7 +77,12 @@ def outputs(sets: dict[str, list], processes: int) -> dict[str, np.ndarray]:
     return arrays
 
 
-def compare(new: dict[str, np.ndarray], old: dict[str, np.ndarray]) -> dict[str, dict]:
+def compare(new: dict[str, np.ndarray], old: dict[str, np.ndarray], model: Path | None = None) -> dict[str, dict]:
+    predictor = None
+    if model is not None:
+        from realtime.serving.predictor import Predictor
+
+        predictor = Predictor.from_file(model)
     report = {}
     for key in sorted(k for k in new if k.endswith(".x")):
         name = key[:-2]
@@ -84,6 +91,11 @@ def compare(new: dict[str, np.ndarray], old: dict[str, np.ndarray]) -> dict[str,
         report[name] = {"n": len(a), "identical": int(np.sum(diff == 0)), "within_1_255": int(np.sum(diff <= 1 / 255)),
                         "max_abs": round(float(diff.max()), 4), "mean_abs": round(float(np.abs(a - b).mean()), 6),
                         "blank_changed": int(np.sum(new[f"{name}.blank"] != old[f"{name}.blank"]))}
+        if predictor is not None:
+            moved = np.flatnonzero(diff > 0)
+            ours, theirs = (predictor(x[moved][..., None]) if moved.size else np.zeros((0, 11)) for x in (a, b))
+            report[name]["answers_changed"] = int(np.sum(ours[:, :10].argmax(1) != theirs[:, :10].argmax(1)))
+            report[name]["max_probability_change"] = round(float(np.abs(ours - theirs).max(initial=0.0)), 4)
     return report
 
 
@@ -93,17 +105,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--against", type=Path, help="compare this commit's outputs with these (.npz)")
     parser.add_argument("--count", type=int, default=0, help="samples per set (default: the evaluation's)")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--model", type=Path, help="also compare the answers this model gives to both inputs")
     args = parser.parse_args(argv)
     arrays = outputs(corpus(args.count), args.processes)
     if args.save:
         np.savez_compressed(args.save, **arrays)
     if args.against:
         with np.load(args.against) as old:
-            report = compare(arrays, dict(old))
-        print(f"{'set':16s} {'n':>6s} {'identical':>9s} {'<=1/255':>8s} {'max abs':>8s} {'mean abs':>9s} blank changed")
+            report = compare(arrays, dict(old), args.model)
+        answers = " answers changed, max probability change" if args.model else ""
+        print(f"{'set':16s} {'n':>6s} {'identical':>9s} {'<=1/255':>8s} {'max abs':>8s} {'mean abs':>9s} "
+              f"blank changed{answers}")
         for name, r in report.items():
+            extra = f" {r['answers_changed']:7d} {r['max_probability_change']:.4f}" if args.model else ""
             print(f"{name:16s} {r['n']:6d} {r['identical']:9d} {r['within_1_255']:8d} {r['max_abs']:8.4f} "
-                  f"{r['mean_abs']:9.6f} {r['blank_changed']}")
+                  f"{r['mean_abs']:9.6f} {r['blank_changed']:13d}{extra}")
 
 
 if __name__ == "__main__":

@@ -26,10 +26,11 @@ def quantiles(values: np.ndarray, percents: tuple[float, ...], extra: tuple[floa
 
 
 def level_quantiles(levels: np.ndarray, percents: tuple[float, ...],
-                    extra: tuple[float, int] = (0.0, 0)) -> list[float]:
+                    extra: tuple[float, int] = (0.0, 0), counts: np.ndarray | None = None) -> list[float]:
     """`quantiles` of `levels / 255` for 8-bit `levels` (an opaque picture's luminance): the same bins,
-    counted over the 256 levels first, without a float copy of the picture."""
-    counts = np.bincount(levels.ravel(), minlength=256)
+    counted over the 256 levels first, without a float copy of the picture; `counts`, when given, are
+    those levels' histogram already made (Pillow's `histogram` is cheaper than `np.bincount`)."""
+    counts = np.bincount(levels.ravel(), minlength=256) if counts is None else counts
     return _from_histogram(np.bincount(_LEVEL_BINS, weights=counts, minlength=1024), percents, extra)
 
 
@@ -53,7 +54,8 @@ def _bins(values: np.ndarray) -> np.ndarray:
     return bins.astype(np.intp)
 
 
-_LEVEL_BINS = _bins(np.arange(256, dtype=np.uint8) / np.float32(255.0))  # as `Gray` makes its pixels from 8 bits
+LEVEL_VALUES = np.arange(256, dtype=np.uint8).astype(np.float32) / 255.0  # as `Gray` makes its pixels from 8 bits
+_LEVEL_BINS = _bins(LEVEL_VALUES)
 
 
 def extreme_filter(a: np.ndarray, size: int, *, maximum: bool) -> np.ndarray:
@@ -71,14 +73,16 @@ def _running_extreme(a: np.ndarray, size: int, axis: int, maximum: bool) -> np.n
     half = size // 2
     if half == 0:
         return a
-    if axis == 0:
-        return _running_extreme(a.T, size, 1, maximum).T
-    if half <= 3:  # a few shifted comparisons
+    if half <= 3:  # a few shifted comparisons, along either axis (a transposed copy would cost more)
         out = a.copy()
         for d in range(1, half + 1):
-            pick(out[:, d:], a[:, :-d], out=out[:, d:])
-            pick(out[:, :-d], a[:, d:], out=out[:, :-d])
+            later, earlier = [slice(None)] * 2, [slice(None)] * 2
+            later[axis], earlier[axis] = slice(d, None), slice(None, -d)
+            pick(out[tuple(later)], a[tuple(earlier)], out=out[tuple(later)])
+            pick(out[tuple(earlier)], a[tuple(later)], out=out[tuple(earlier)])
         return out
+    if axis == 0:
+        return _running_extreme(a.T, size, 1, maximum).T
     # van Herk / Gil-Werman: running extremes within blocks of `window` samples, from the left
     # and from the right; any window is then one block's tail plus the next block's head.
     window = 2 * half + 1

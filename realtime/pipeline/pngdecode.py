@@ -91,7 +91,12 @@ def read_plain_png(data: bytes) -> PlainPng | None:
 
 
 def decode_plain_png(png: PlainPng) -> Image.Image | None:
-    """The picture, exactly as Pillow decodes it, or None (too large for this route, or not readable to the end)."""
+    """The picture, exactly as Pillow decodes it, or None (too large for this route, or not readable to the end).
+
+    A grey picture in RGB, or grey and opaque in RGBA (a black-on-white canvas's export, the page's own
+    crops), comes back as L, its luminance: Pillow's conversion gives each grey pixel its own level, so it
+    is the picture the pipeline makes of it anyway, decoded from a third or a quarter of the bytes.
+    """
     width, height = png.size
     if width * height > MAX_PIXELS:
         return None
@@ -102,12 +107,64 @@ def decode_plain_png(png: PlainPng) -> Image.Image | None:
         if len(rows) != expected:
             return None
         filtered = np.frombuffer(rows, np.uint8).reshape(height, -1)
-        if png.mode in _IN_PLACE and width * channels >= WIDE_ROW_BYTES and _few_runs(filtered[:, 0]):
-            return Image.frombuffer(png.mode, png.size, _unfiltered(filtered, png.mode), "raw", png.mode, 0, 1)
-        # Pillow's own decoder undoes the filters; it refuses an unknown filter type (a ValueError).
-        return Image.frombytes(png.mode, png.size, _stored(rows), "zip", png.mode)
+        grey = _grey_rows(filtered, png.mode)
+        if grey is not None:
+            return _pixels(grey, "L", png.size)
+        return _pixels(filtered, png.mode, png.size, rows)
     except (zlib_ng.error, ValueError, OSError):
         return None
+
+
+def _pixels(filtered: np.ndarray, mode: str, size: tuple[int, int], stream: bytes | None = None) -> Image.Image:
+    """The picture of filtered rows (`stream`: the same rows as bytes, when at hand), unfiltered here or by
+    Pillow's own decoder, which refuses an unknown filter type (a ValueError)."""
+    if mode in _IN_PLACE and filtered.shape[1] - 1 >= WIDE_ROW_BYTES and _few_runs(filtered[:, 0]):
+        return Image.frombuffer(mode, size, _unfiltered(filtered, mode), "raw", mode, 0, 1)
+    return Image.frombytes(mode, size, _stored(filtered.tobytes() if stream is None else stream), "zip", mode)
+
+
+def _grey_rows(filtered: np.ndarray, mode: str) -> np.ndarray | None:
+    """The rows of an L picture of the same pixels, for RGB rows (filter byte first) whose red, green and
+    blue are equal in every pixel, and RGBA rows that are also opaque everywhere; None for any other.
+
+    Judged on the filtered bytes: every PNG filter works on each channel alike, from the same channel of
+    the pixels to the left and above, so the pixels are grey exactly when their filtered bytes are, and
+    one channel's filtered bytes with the rows' filter bytes are a grey PNG's rows. Likewise an alpha of
+    255 everywhere has one filtered value for each filter type, row (the top one or not) and pixel (the
+    first or not): `_OPAQUE`. The top row is looked at first: a transparent canvas stops there.
+    """
+    if mode not in ("RGB", "RGBA"):
+        return None
+    kinds = filtered[:, 0]
+    if mode == "RGBA" and (int(kinds.max()) > 4 or not _opaque(filtered[:1], kinds[:1], top=True)):
+        return None
+    channels = _CHANNELS[mode]
+    same = filtered[:, 1:-1] == filtered[:, 2:]  # each byte and the next: red-green, green-blue, then others
+    same |= np.arange(same.shape[1]) % channels >= 2  # only red-green and green-blue must be equal
+    if not same.all() or (mode == "RGBA" and not _opaque(filtered[1:], kinds[1:], top=False)):
+        return None
+    return _channel(filtered, 2, channels)
+
+
+# An alpha of 255 everywhere, filtered: by [top row or not][filter type][first pixel or not]. None and Sub
+# keep the first pixel's 255; Up keeps the top row's; Average halves what is above or to the left.
+_OPAQUE = np.array([[[255, 255], [255, 0], [255, 255], [255, 128], [255, 0]],
+                    [[255, 255], [255, 0], [0, 0], [128, 0], [0, 0]]], np.uint8)
+
+
+def _opaque(filtered: np.ndarray, kinds: np.ndarray, top: bool) -> bool:
+    """Whether RGBA rows' filtered alpha bytes are those of alpha 255 everywhere (`kinds` known types)."""
+    alpha = filtered[:, 4::4]
+    expected = _OPAQUE[0 if top else 1][kinds]
+    return bool((alpha[:, 0] == expected[:, 0]).all() and (alpha[:, 1:] == expected[:, 1:]).all())
+
+
+def _channel(filtered: np.ndarray, index: int, channels: int) -> np.ndarray:
+    """One channel's filtered bytes, each row's filter byte first."""
+    rows = np.empty((filtered.shape[0], (filtered.shape[1] - 1) // channels + 1), np.uint8)
+    rows[:, 0] = filtered[:, 0]
+    rows[:, 1:] = filtered[:, 1 + index::channels]
+    return rows
 
 
 def _few_runs(kinds: np.ndarray) -> bool:

@@ -108,6 +108,23 @@ def test_shipped_model_accuracy_on_the_whole_mnist_test_set_through_the_serving_
     assert abs(result["accuracy"] - card["test_accuracy"]) <= 0.001
 
 
+def test_large_canvas_exports_get_the_answers_their_640_pixel_thumbnails_get(predictor):
+    """Pictures over 640 px are box-reduced by a whole factor, no longer resampled to 640 (docs/performance.md)."""
+    from PIL import Image
+
+    from bench import images
+    from realtime.pipeline.preprocess import WORKING_SIDE, prepare_image
+
+    for size, kind in ((700, "rgb"), (1000, "rgba"), (1500, "grey")):
+        for digit in range(10):
+            picture = images.canvas_export(digit, kind, size, scale=0.6, offset=(0.2, 0.15))
+            thumbnail = picture.copy()
+            thumbnail.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
+            ours, theirs = predictor(np.stack([prepare_image(picture).x, prepare_image(thumbnail).x])[..., None])
+            assert ours.argmax() == theirs.argmax() == digit
+            assert np.abs(ours - theirs).max() < 0.02
+
+
 @pytest.mark.slow
 def test_blank_pictures_are_all_reported_blank(predictor):
     from realtime.training.evaluate import blank_bytes, evaluate_set

@@ -18,7 +18,15 @@ def _pictures() -> dict[str, Image.Image]:
     digit = draw_digit(4, size=97)  # black ink on opaque white RGBA, an odd width
     wide = draw_digit(7, size=301)  # rows wide enough to be unfiltered here, not by Pillow
     noise = np.random.default_rng(1).integers(0, 256, (61, 283, 4), dtype=np.uint8)  # every filter type pays
-    return {"RGBA": digit, "RGB": digit.convert("RGB"), "L": digit.convert("L"), "LA": digit.convert("LA"),
+    blue = draw_digit(4, size=97, ink=(20, 40, 200, 255))
+    translucent = np.array(wide)
+    translucent[150, 200, 3] = 254  # grey, but not opaque everywhere
+    transparent = np.zeros((140, 301, 4), np.uint8)
+    transparent[..., 3] = 255 - np.asarray(wide.convert("L"))[:140]  # a canvas's default: black on transparent
+    return {"RGBA": digit, "RGB": blue.convert("RGB"), "L": digit.convert("L"), "LA": digit.convert("LA"),
+            "RGB grey": digit.convert("RGB"), "RGB grey wide": wide.convert("RGB"),
+            "RGBA translucent": Image.fromarray(translucent, "RGBA"),
+            "RGBA transparent": Image.fromarray(transparent, "RGBA"),
             "RGBA wide": wide, "L wide": draw_digit(7, size=601).convert("L"),
             "RGBA noise": Image.fromarray(noise, "RGBA"), "L noise": Image.fromarray(noise[..., 0], "L")}
 
@@ -41,8 +49,24 @@ def test_plain_pngs_decode_to_pillows_pixels_exactly(name, level):
     picture = _pictures()[name]
     data = _encoded(picture, compress_level=level, dpi=(96, 96))  # a pHYs chunk: information only
     fast = _fast(data)
-    assert fast is not None and fast.mode == picture.mode and fast.size == picture.size
-    assert np.array_equal(np.asarray(fast), np.asarray(Image.open(io.BytesIO(data))))
+    expected = Image.open(io.BytesIO(data))
+    if _grey_and_opaque(picture):  # red, green and blue equal: its luminance, as Pillow converts it
+        expected = expected.convert("L")
+    assert fast is not None and fast.mode == expected.mode and fast.size == picture.size
+    assert np.array_equal(np.asarray(fast), np.asarray(expected))
+
+
+def _grey_and_opaque(picture: Image.Image) -> bool:
+    pixels = np.asarray(picture)
+    return picture.mode in ("RGB", "RGBA") and bool(
+        (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
+        and (picture.mode == "RGB" or (pixels[..., 3] == 255).all()))
+
+
+def test_the_grey_and_opaque_pictures_here_are_those_a_canvas_makes():
+    kinds = {name: _grey_and_opaque(picture) for name, picture in _pictures().items()}
+    assert kinds["RGBA"] and kinds["RGB grey"] and kinds["RGBA wide"]  # black ink on opaque white
+    assert not (kinds["RGB"] or kinds["RGBA translucent"] or kinds["RGBA transparent"] or kinds["RGBA noise"])
 
 
 def _fast(data: bytes) -> Image.Image | None:
@@ -173,6 +197,49 @@ def test_every_row_filter_alone_in_runs_or_mixed_is_undone_as_pillow_does(mode, 
     fast = _fast(data)
     assert taken and fast is not None and fast.mode == mode
     assert np.array_equal(np.asarray(fast), np.asarray(Image.open(io.BytesIO(data))))
+
+
+def _filtered(pixels: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """PNG's row filters applied to (height, width, channels) pixels: each row's filter byte, then its bytes."""
+    raw = pixels.reshape(len(pixels), -1).astype(np.int32)
+    bpp = pixels.shape[2]
+    rows = np.zeros((len(raw), raw.shape[1] + 1), np.uint8)
+    for y, kind in enumerate(kinds):
+        up = raw[y - 1] if y else np.zeros_like(raw[0])
+        left = np.concatenate((np.zeros(bpp, np.int32), raw[y, :-bpp]))
+        upleft = np.concatenate((np.zeros(bpp, np.int32), up[:-bpp]))
+        estimate = np.abs(up - upleft), np.abs(left - upleft), np.abs(left + up - 2 * upleft)
+        paeth = np.where((estimate[0] <= estimate[1]) & (estimate[0] <= estimate[2]), left,
+                         np.where(estimate[1] <= estimate[2], up, upleft))
+        predicted = [0, left, up, (left + up) // 2, paeth][kind]
+        rows[y] = [kind, *((raw[y] - predicted) % 256)]
+    return rows
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+@pytest.mark.parametrize("wide", [False, True])  # grey rows Pillow unfilters, and rows `_unfiltered` does
+@pytest.mark.parametrize("filters", ["each alone", "runs", "mixed"])
+def test_a_grey_opaque_picture_under_every_row_filter_comes_back_as_its_luminance(filters, wide, mode):
+    rng = np.random.default_rng(7)
+    kinds = _filter_sequence(filters, rng)
+    grey = rng.integers(0, 256, (len(kinds), 700 if wide else 90, 1), dtype=np.uint8)
+    grey[:10] //= 16  # small steps, as drawn pictures have
+    pixels = np.concatenate([grey] * 3 + ([np.full_like(grey, 255)] if mode == "RGBA" else []), axis=2)
+    data = _png_of_filtered_rows(mode, _filtered(pixels, kinds))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), pixels)  # the filters above are PNG's
+    fast = _fast(data)
+    assert fast is not None and fast.mode == "L" and np.array_equal(np.asarray(fast), grey[..., 0])
+    pixels[-1, -1, -1] = 254  # one pixel's blue (RGB) or alpha (RGBA) off: the picture as it is
+    data = _png_of_filtered_rows(mode, _filtered(pixels, kinds))
+    fast = _fast(data)
+    assert fast is not None and fast.mode == mode and np.array_equal(np.asarray(fast), pixels)
+
+
+def test_an_rgb_picture_grey_but_for_one_pixel_keeps_its_colour():
+    picture = np.full((40, 300, 3), 200, np.uint8)
+    picture[20, 150] = (200, 200, 201)  # a blue that differs by one level
+    fast = _fast(_encoded(Image.fromarray(picture, "RGB")))
+    assert fast is not None and fast.mode == "RGB" and np.array_equal(np.asarray(fast), picture)
 
 
 @pytest.mark.parametrize("width", [3, 200])  # rows Pillow unfilters, and rows `_unfiltered` would

@@ -282,10 +282,10 @@ def test_working_on_the_marks_window_gives_what_the_whole_picture_gives(name, mo
     if name not in ("one colour", "photo"):  # these two have nothing to leave out
         assert preprocess._gray_on_white(picture).border_pixels > 0  # the window is what is compared
     windowed = preprocess.prepare_image(picture)
-    monkeypatch.setattr(preprocess, "_marks_window", lambda image, size: None)
+    monkeypatch.setattr(preprocess, "_marks_window", lambda image, factor: None)
     whole = preprocess.prepare_image(picture)
     assert windowed.blank == whole.blank
-    np.testing.assert_allclose(windowed.x, whole.x, atol=1 / 255)
+    assert np.array_equal(windowed.x, whole.x)
 
 
 @pytest.mark.parametrize("ink", [(0, 0, 0), (0, 0, 1), (200, 30, 90)])
@@ -297,13 +297,13 @@ def test_a_windows_reduction_is_pillows_whatever_the_inks_colour(ink):
     pixels = drawn.copy()
     pixels[..., :3] = np.where(drawn[..., 3:] > 0, ink, 0)
     picture = Image.fromarray(pixels, "RGBA")
-    size = preprocess._working_size(picture.size)
-    window = preprocess._marks_window(picture, size)
-    assert window is not None
-    ours, coverage_only = preprocess._window_of(picture, size, window)
+    factor = preprocess._reduction(picture.size)
+    window = preprocess._marks_window(picture, factor)
+    assert factor == 2 and window is not None
+    ours, coverage_only = preprocess._window_of(picture, factor, window)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(preprocess, "_colourless", lambda image: False)
-        pillows, whole = preprocess._window_of(picture, size, window)  # Pillow's reduction of every band
+        pillows, whole = preprocess._window_of(picture, factor, window)  # Pillow's reduction of every band
     assert coverage_only == (ink == (0, 0, 0)) and not whole and pillows.mode == "RGBA"
     if coverage_only:
         assert ours.mode == "L" and not np.asarray(pillows)[..., :3].any()
@@ -330,3 +330,49 @@ def test_black_ink_on_transparent_gives_what_the_whole_composite_gives(size):
     assert np.array_equal(ours.pixels, composite.pixels)
     assert (ours.border_pixels, ours.border_level, ours.origin) == (
         composite.border_pixels, composite.border_level, composite.origin)
+
+
+@pytest.mark.parametrize("size", [280, 1000])
+def test_a_grey_rgb_export_gives_the_model_what_its_rgb_pixels_give(size):
+    """A grey RGB PNG is decoded as its luminance (`pngdecode`): the same model input as Pillow's RGB picture."""
+    from bench import images
+
+    picture = images.canvas_export(3, "rgb", size, scale=0.6, offset=(0.2, 0.1))
+    data = images.encode(picture)
+    assert picture.mode == "RGB" and open_image(data).mode == "L"
+    ours, pillows = prepare_bytes(data), preprocess.prepare_image(Image.open(io.BytesIO(data)))
+    assert ours.blank == pillows.blank is False
+    assert np.array_equal(ours.x, pillows.x)
+
+
+@pytest.mark.parametrize("size", [700, 1000, 1500])
+def test_a_picture_over_the_working_side_gives_nearly_what_its_thumbnail_gives(size):
+    """Pictures over WORKING_SIDE are box-reduced by a whole factor (Pillow's `reduce`, docs/performance.md),
+    no longer resampled to exactly WORKING_SIDE: the digit is then 320-640 px instead of 640, and its
+    model input moves by a fraction of a pixel (tests/unit/test_model.py checks the answers stay)."""
+    from bench import images
+
+    for digit in range(10):
+        picture = images.canvas_export(digit, "rgba", size, scale=0.7, offset=(0.15, 0.1))
+        thumbnail = picture.copy()
+        thumbnail.thumbnail((preprocess.WORKING_SIDE, preprocess.WORKING_SIDE), Image.Resampling.BOX)
+        assert preprocess._reduction(picture.size) == -(-size // preprocess.WORKING_SIDE)
+        ours, theirs = preprocess.prepare_image(picture).x, preprocess.prepare_image(thumbnail).x
+        # Centring by mass rounds to whole pixels, and fitting into 20x20 to whole pixels too: the same digit
+        # may land a pixel apart, or a pixel wider (a mean difference of about 0.05 then, 0.002-0.008 otherwise).
+        apart = min(np.abs(np.roll(ours, (dy, dx), axis=(0, 1)) - theirs).mean()
+                    for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        assert apart < 0.05
+
+
+def test_black_ink_barely_lighter_than_an_opaque_black_canvas_is_read_as_the_whole_composite_reads_it():
+    """Alpha-only and opaque at once: marks of alpha 252 on a black canvas of alpha 255 (both colourless)."""
+    pixels = np.zeros((300, 300, 4), np.uint8)
+    pixels[..., 3] = 255
+    pixels[100:200, 140:160, 3] = 252
+    picture = Image.fromarray(pixels, "RGBA")
+    ours = preprocess.prepare_image(picture)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preprocess, "_colourless", lambda image: False)
+        composite = preprocess.prepare_image(picture)
+    assert ours.blank == composite.blank and np.array_equal(ours.x, composite.x)
