@@ -92,14 +92,18 @@ def decode_base64_image(text: str) -> bytes:
     return payload
 
 
-def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
-    """Decode bytes into a loaded, upright Pillow image, refusing bad or oversized input."""
+def open_image(data: bytes, limits: ImageLimits = ImageLimits(), black_ink_alpha: bool = False) -> Image.Image:
+    """Decode bytes into a loaded, upright Pillow image, refusing bad or oversized input.
+
+    `black_ink_alpha`: a canvas's transparent export may come back as its alpha band alone (see
+    `pngdecode.decode_plain_png`); only the preprocessing asks for that.
+    """
     if not data:
         raise InputError("empty_image", "The image is empty.")
     plain = read_plain_png(data)  # most canvas exports: header read here, pixels by the faster route
     if plain is not None:
         _check_size("PNG", *plain.size, limits)
-        image = decode_plain_png(plain)
+        image = decode_plain_png(plain, black_ink_alpha)
         if image is not None:
             return _reduce_large(image)
     try:

@@ -47,6 +47,17 @@ MAX_RUNS = 32  # or one run in eight rows: more runs of filter types than that, 
 _IN_PLACE = frozenset({"L", "RGBA"})
 
 
+class _BlackInkAlpha:
+    """The `info` key of an L picture that is the alpha band of black ink on transparent: not a string,
+    so that no file's text chunk can set it."""
+
+    def __repr__(self) -> str:
+        return "BLACK_INK_ALPHA"
+
+
+BLACK_INK_ALPHA = _BlackInkAlpha()
+
+
 @dataclass(frozen=True)
 class PlainPng:
     """A plain PNG's header and its compressed pixels (the IDAT chunks joined)."""
@@ -90,12 +101,15 @@ def read_plain_png(data: bytes) -> PlainPng | None:
     return None  # no IEND: truncated
 
 
-def decode_plain_png(png: PlainPng) -> Image.Image | None:
+def decode_plain_png(png: PlainPng, black_ink_alpha: bool = False) -> Image.Image | None:
     """The picture, exactly as Pillow decodes it, or None (too large for this route, or not readable to the end).
 
     A grey picture in RGB, or grey and opaque in RGBA (a black-on-white canvas's export, the page's own
     crops), comes back as L, its luminance: Pillow's conversion gives each grey pixel its own level, so it
     is the picture the pipeline makes of it anyway, decoded from a third or a quarter of the bytes.
+    With `black_ink_alpha`, an RGBA picture unfiltered here whose colour is black wherever it is not
+    transparent (a canvas's defaults) comes back as its alpha band alone, an L picture marked in its
+    `info` with the key `BLACK_INK_ALPHA`: all the pipeline needs of it, and a quarter of the pixels.
     """
     width, height = png.size
     if width * height > MAX_PIXELS:
@@ -110,16 +124,24 @@ def decode_plain_png(png: PlainPng) -> Image.Image | None:
         grey = _grey_rows(filtered, png.mode)
         if grey is not None:
             return _pixels(grey, "L", png.size)
-        return _pixels(filtered, png.mode, png.size, rows)
+        return _pixels(filtered, png.mode, png.size, rows, black_ink_alpha)
     except (zlib_ng.error, ValueError, OSError):
         return None
 
 
-def _pixels(filtered: np.ndarray, mode: str, size: tuple[int, int], stream: bytes | None = None) -> Image.Image:
+def _pixels(filtered: np.ndarray, mode: str, size: tuple[int, int], stream: bytes | None = None,
+            black_ink_alpha: bool = False) -> Image.Image:
     """The picture of filtered rows (`stream`: the same rows as bytes, when at hand), unfiltered here or by
     Pillow's own decoder, which refuses an unknown filter type (a ValueError)."""
     if mode in _IN_PLACE and filtered.shape[1] - 1 >= WIDE_ROW_BYTES and _few_runs(filtered[:, 0]):
-        return Image.frombuffer(mode, size, _unfiltered(filtered, mode), "raw", mode, 0, 1)
+        pixels = _unfiltered(filtered, mode)
+        if black_ink_alpha and mode == "RGBA":
+            words = pixels.view("<u4")  # one pixel a word: red in the low byte, alpha in the high one
+            if not int(np.bitwise_or.reduce(words, axis=None)) & 0x00FFFFFF:
+                alpha = Image.frombuffer("L", size, (words >> 24).astype(np.uint8), "raw", "L", 0, 1)
+                alpha.info[BLACK_INK_ALPHA] = True
+                return alpha
+        return Image.frombuffer(mode, size, pixels, "raw", mode, 0, 1)
     return Image.frombytes(mode, size, _stored(filtered.tobytes() if stream is None else stream), "zip", mode)
 
 

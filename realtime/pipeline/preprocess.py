@@ -27,12 +27,14 @@ from .filters import (
     blur3,
     clip_unit,
     extreme_filter,
+    level_counts,
     level_quantiles,
     neighbours,
     pad_zeros,
     quantiles,
 )
 from .imaging import ImageLimits, gray_png, open_image
+from .pngdecode import BLACK_INK_ALPHA
 
 FIELD = 28
 BOX = 20
@@ -67,7 +69,7 @@ def blank_input() -> Prepared:
 
 def prepare_bytes(data: bytes, limits: ImageLimits | None = None) -> Prepared:
     """Encoded image bytes in, model input out: the whole serving pipeline."""
-    return prepare_image(open_image(data, limits or ImageLimits()))
+    return prepare_image(open_image(data, limits or ImageLimits(), black_ink_alpha=True))
 
 
 def prepare_image(image: Image.Image) -> Prepared:
@@ -98,7 +100,7 @@ class Gray:
     origin: tuple[int, int] = (0, 0)  # where `pixels` sit in the whole reduced picture (row, column)
     whole_shape: tuple[int, int] | None = None  # that picture's (height, width); None: `pixels` are all of it
     levels: np.ndarray | None = None  # an opaque picture's 8-bit luminance (`pixels` * 255): counted directly
-    level_counts: np.ndarray | None = None  # how many of `levels` are at each of the 256 (Pillow's histogram)
+    level_counts: np.ndarray | None = None  # how many of `levels` are at each of the 256 (`filters.level_counts`)
 
 
 def ink_map(image: Image.Image) -> np.ndarray | None:
@@ -166,7 +168,8 @@ def _gray_on_white(image: Image.Image, whole: bool = False) -> Gray:
         values = np.asarray(image, np.float32)
         scale = 65535.0 if values.max() > 255 else 255.0
         image = Image.fromarray(np.clip(values / scale * 255, 0, 255).astype(np.uint8), "L")
-    has_alpha = image.mode in {"RGBA", "RGBa", "LA", "La", "PA"} or (
+    black_ink = image.info.get(BLACK_INK_ALPHA, False)  # only the alpha band of black ink on transparent
+    has_alpha = black_ink or image.mode in {"RGBA", "RGBa", "LA", "La", "PA"} or (
         image.mode == "P" and "transparency" in image.info)
     target = "RGBA" if has_alpha else "L"
     if image.mode not in _CROPPED_MODES:
@@ -174,15 +177,15 @@ def _gray_on_white(image: Image.Image, whole: bool = False) -> Gray:
     factor = _reduction(image.size)
     size = (-(-image.width // factor), -(-image.height // factor))
     window = None if whole else _marks_window(image, factor)
-    coverage_only = False  # only the alpha band was made: the picture is black wherever it is not transparent
+    coverage_only = black_ink  # only the alpha band is made: the picture is black wherever it is not transparent
     if window is None:
         corner, border_pixels = None, 0
-        if image.mode != target:
+        if image.mode != target and not black_ink:
             image = image.convert(target)
         if factor > 1:
             image = image.reduce(factor)
     else:
-        corner = image.getpixel((0, 0))
+        corner = (0, 0, 0, image.getpixel((0, 0))) if black_ink else image.getpixel((0, 0))
         image, coverage_only = _window_of(image, factor, window)
         if not coverage_only and image.mode != target:
             image = image.convert(target)
@@ -191,16 +194,15 @@ def _gray_on_white(image: Image.Image, whole: bool = False) -> Gray:
     corner_gray, corner_alpha = _pixel_gray_alpha(corner, target) if corner is not None else (0.0, 1.0)
     if not coverage_only:
         # Pillow's luma (ITU-R 601-2: 0.299 R + 0.587 G + 0.114 B) in C.
-        luminance = image.convert("L") if has_alpha else image
-        levels = np.asarray(luminance)
+        levels = np.asarray(image.convert("L") if has_alpha else image)
         coverage = image.getchannel("A") if has_alpha else None
     else:
-        luminance, levels, coverage = None, np.zeros((image.height, image.width), np.uint8), image
+        levels, coverage = np.zeros((image.height, image.width), np.uint8), image
     opaque = coverage is None or (coverage.getextrema()[0] > 250 and (
         border_pixels == 0 or corner_alpha > 250 / 255))
     if opaque:
         return Gray(levels.astype(np.float32) / 255.0, border_pixels, corner_gray, *placed, levels=levels,
-                    level_counts=None if luminance is None else np.array(luminance.histogram()))
+                    level_counts=level_counts(levels))
     alpha = np.asarray(coverage, np.float32) / 255.0
     transparent = (np.count_nonzero(alpha < 0.5) + (border_pixels if corner_alpha < 0.5 else 0)) / (
         alpha.size + border_pixels)
@@ -249,12 +251,15 @@ def _window_of(image: Image.Image, factor: int,
 
 def _alpha_if_colourless(image: Image.Image) -> tuple[Image.Image, bool]:
     """The alpha band alone of an RGBA picture black wherever it is not transparent (a canvas's defaults),
-    and True; any other picture as it is, and False.
+    and True, also when the decoder gave that band alone (`BLACK_INK_ALPHA`); any other picture as it is,
+    and False.
 
     Such a picture's luminance is 0 under its coverage, and Pillow's RGBA resize premultiplies by alpha,
     resamples all four bands alike and divides back: its alpha reduces as the band alone does. One band
     is the same picture for a quarter of the work.
     """
+    if image.info.get(BLACK_INK_ALPHA, False):  # decoded as its alpha band alone (`pngdecode`)
+        return image, True
     if image.mode == "RGBA" and _colourless(image):
         return image.getchannel("A"), True
     return image, False

@@ -242,9 +242,9 @@ def test_decompression_bomb_is_refused_before_any_pixel_is_decoded(monkeypatch):
         decoded.append(f"{self.format} {self.size}")
         return original(self, *args, **kwargs)
 
-    def spy_png(png):
+    def spy_png(png, *args):
         decoded.append(f"fast PNG {png.size}")
-        return original_png(png)
+        return original_png(png, *args)
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
     monkeypatch.setattr(imaging, "decode_plain_png", spy_png)

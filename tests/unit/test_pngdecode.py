@@ -265,3 +265,22 @@ def test_rows_alternating_filters_or_mostly_paeth_are_left_to_pillows_unfilter(k
     fast = _fast(data)
     assert fast is not None
     assert np.array_equal(np.asarray(fast), np.asarray(Image.open(io.BytesIO(data))))
+
+
+def test_black_ink_on_transparent_comes_back_as_its_alpha_band_only_when_asked():
+    from realtime.pipeline.pngdecode import BLACK_INK_ALPHA
+
+    pictures = _pictures()
+    black = _encoded(pictures["RGBA transparent"])  # black wherever it is not transparent
+    coloured = np.array(pictures["RGBA transparent"])
+    coloured[..., 2] = 90  # the same strokes in blue
+    for data in (black, _encoded(Image.fromarray(coloured, "RGBA"))):
+        plain, pillows = read_plain_png(data), np.asarray(Image.open(io.BytesIO(data)))
+        assert np.array_equal(np.asarray(decode_plain_png(plain)), pillows)  # not asked: the picture itself
+        asked = decode_plain_png(plain, black_ink_alpha=True)
+        if data is black:
+            assert asked.mode == "L" and asked.info[BLACK_INK_ALPHA] is True
+            assert np.array_equal(np.asarray(asked), pillows[..., 3])
+        else:
+            assert asked.mode == "RGBA" and BLACK_INK_ALPHA not in asked.info
+            assert np.array_equal(np.asarray(asked), pillows)

@@ -376,3 +376,26 @@ def test_black_ink_barely_lighter_than_an_opaque_black_canvas_is_read_as_the_who
         patch.setattr(preprocess, "_colourless", lambda image: False)
         composite = preprocess.prepare_image(picture)
     assert ours.blank == composite.blank and np.array_equal(ours.x, composite.x)
+
+
+@pytest.mark.parametrize("shape", [(0,), (1,), (13, 7), (128, 101)])
+def test_level_counts_are_numpys_bincount(shape):
+    from realtime.pipeline.filters import level_counts
+
+    levels = np.random.default_rng(3).integers(0, 256, shape).astype(np.uint8)
+    levels.ravel()[: levels.size * 3 // 4] = 255  # mostly background, as pictures are
+    assert np.array_equal(level_counts(levels), np.bincount(levels.ravel(), minlength=256))
+
+
+@pytest.mark.parametrize("size", [280, 1000])
+def test_a_transparent_export_decoded_as_its_alpha_gives_the_model_what_its_rgba_pixels_give(size):
+    """`prepare_bytes` asks the decoder for the alpha band alone of black ink on transparent; the teaching
+    lens's plain view (`open_image` as it is) still gets the RGBA picture, which a tutorial reads as black."""
+    from bench import images
+    from realtime.pipeline.pngdecode import BLACK_INK_ALPHA
+
+    data = images.encode(images.canvas_export(8, "rgba", size, scale=0.5, offset=(0.3, 0.2)))  # few filter runs
+    assert open_image(data, black_ink_alpha=True).info.get(BLACK_INK_ALPHA) and open_image(data).mode == "RGBA"
+    ours, pillows = prepare_bytes(data), preprocess.prepare_image(Image.open(io.BytesIO(data)))
+    assert ours.blank == pillows.blank is False
+    assert np.array_equal(ours.x, pillows.x)
