@@ -134,14 +134,17 @@ def _pixels(filtered: np.ndarray, mode: str, size: tuple[int, int], stream: byte
     """The picture of filtered rows (`stream`: the same rows as bytes, when at hand), unfiltered here or by
     Pillow's own decoder, which refuses an unknown filter type (a ValueError)."""
     if mode in _IN_PLACE and filtered.shape[1] - 1 >= WIDE_ROW_BYTES and _few_runs(filtered[:, 0]):
-        pixels = _unfiltered(filtered, mode)
+        kinds, pixels = filtered[:, 0], filtered[:, 1:].copy()
         if black_ink_alpha and mode == "RGBA":
             words = pixels.view("<u4")  # one pixel a word: red in the low byte, alpha in the high one
+            # The filters work on each channel alike: the colour bytes are 0 exactly when the pixels' are,
+            # and the alpha bytes with the rows' filter types are then a grey PNG's rows, a quarter of the work.
             if not int(np.bitwise_or.reduce(words, axis=None)) & 0x00FFFFFF:
-                alpha = Image.frombuffer("L", size, (words >> 24).astype(np.uint8), "raw", "L", 0, 1)
+                alpha = Image.frombuffer("L", size, _unfiltered(kinds, (words >> 24).astype(np.uint8), "L"),
+                                         "raw", "L", 0, 1)
                 alpha.info[BLACK_INK_ALPHA] = True
                 return alpha
-        return Image.frombuffer(mode, size, pixels, "raw", mode, 0, 1)
+        return Image.frombuffer(mode, size, _unfiltered(kinds, pixels, mode), "raw", mode, 0, 1)
     return Image.frombytes(mode, size, _stored(filtered.tobytes() if stream is None else stream), "zip", mode)
 
 
@@ -201,8 +204,9 @@ def _few_runs(kinds: np.ndarray) -> bool:
     return int(kinds.max()) <= 4 and changes <= max(MAX_RUNS, len(kinds) // 8) and handed_on <= len(kinds) // 4
 
 
-def _unfiltered(filtered: np.ndarray, mode: str) -> np.ndarray:
-    """The pixel rows of a PNG's filtered rows (filter byte first; known types only, see `_few_runs`).
+def _unfiltered(kinds: np.ndarray, pixels: np.ndarray, mode: str) -> np.ndarray:
+    """The pixel rows of a PNG's filtered rows, undone in place: `kinds` the rows' filter types (known
+    types only, see `_few_runs`), `pixels` their filtered bytes (a copy this may change).
 
     "None" rows are the pixels. "Sub" rows depend on their own row only: all of them at once are a
     running sum along the row, channel by channel. "Up" is a running sum down each run of such rows,
@@ -210,8 +214,6 @@ def _unfiltered(filtered: np.ndarray, mode: str) -> np.ndarray:
     left as it is being made: their runs go to Pillow after a copy of the row above them. Chromium's
     canvas exports are "Up" throughout; Pillow mixes "None", "Sub" and "Up" in long runs.
     """
-    kinds = filtered[:, 0]
-    pixels = filtered[:, 1:].copy()
     sub = np.flatnonzero(kinds == 1)
     if sub.size:  # a running sum along each row, channel by channel
         along = pixels[sub].reshape(sub.size, -1, _CHANNELS[mode])
@@ -223,8 +225,9 @@ def _unfiltered(filtered: np.ndarray, mode: str) -> np.ndarray:
             if start:
                 run[0] += pixels[start - 1]
             _running_sum(run)
-        elif kind in (3, 4):  # Average, Paeth
-            run[:] = _pillow_unfiltered(filtered[start:end], pixels[start - 1] if start else None, mode)
+        elif kind in (3, 4):  # Average, Paeth: the run's bytes are still as filtered
+            rows = np.concatenate((kinds[start:end, None], run), axis=1)
+            run[:] = _pillow_unfiltered(rows, pixels[start - 1] if start else None, mode)
     return pixels
 
 

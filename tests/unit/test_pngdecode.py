@@ -284,3 +284,19 @@ def test_black_ink_on_transparent_comes_back_as_its_alpha_band_only_when_asked()
         else:
             assert asked.mode == "RGBA" and BLACK_INK_ALPHA not in asked.info
             assert np.array_equal(np.asarray(asked), pillows)
+
+
+@pytest.mark.parametrize("filters", ["each alone", "runs"])  # "mixed" changes type too often for the route
+def test_black_ink_alpha_under_every_row_filter_is_its_alpha_band(filters):
+    from realtime.pipeline.pngdecode import BLACK_INK_ALPHA
+
+    rng = np.random.default_rng(11)
+    kinds = _filter_sequence(filters, rng)
+    pixels = np.zeros((len(kinds), 300, 4), np.uint8)  # rows wide enough for `_unfiltered`
+    pixels[..., 3] = rng.integers(0, 256, (len(kinds), 300))
+    pixels[:10, :, 3] //= 16
+    plain = read_plain_png(_png_of_filtered_rows("RGBA", _filtered(pixels, kinds)))
+    asked = decode_plain_png(plain, black_ink_alpha=True)
+    assert asked.mode == "L" and asked.info[BLACK_INK_ALPHA] is True
+    assert np.array_equal(np.asarray(asked), pixels[..., 3])
+    assert np.array_equal(np.asarray(decode_plain_png(plain)), pixels)
