@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits, decode_base64_image, open_image
 from ..pipeline.preprocess import FIELD, prepare_bytes
-from .inputs import image_from_request
+from .inputs import form_fields, image_from_request
 
 bp = Blueprint("lens", __name__)
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -20,7 +20,8 @@ def explain_requested(request) -> bool:
     """`?explain=1`, a form field `explain`, or `"explain": true` in a JSON body."""
     flag = request.args.get("explain")
     if flag is None and request.mimetype == "multipart/form-data":
-        flag = request.form.get("explain")
+        value = form_fields(request).get("explain")
+        flag = None if value is None else value.decode("utf-8", "replace")
     if flag is not None:
         return flag.strip().lower() in TRUE_WORDS
     if request.is_json:

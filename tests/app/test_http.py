@@ -49,6 +49,24 @@ def test_multipart_upload(client):
     assert_prediction(response, 7)
 
 
+@pytest.mark.parametrize("parts", [2, 40])  # 40: more than the strict parser takes, read by Werkzeug
+def test_multipart_upload_as_browsers_and_requests_write_it(client, monkeypatch, parts):
+    """Read by python-multipart (`inputs.form_fields`), or by Werkzeug when the form is not one of ours."""
+    import requests
+
+    from realtime.serving import inputs
+
+    strict, results = inputs._strict_fields, []
+    monkeypatch.setattr(inputs, "_strict_fields", lambda *args: results.append(strict(*args)) or results[-1])
+    fields = {f"note{i}": (None, b"x") for i in range(parts - 2)}
+    upload = requests.Request("POST", "http://localhost/api/predict", data={"explain": "1"},
+                              files={**fields, "image": ("seven.png", SEVEN, "image/png")}).prepare()
+    response = client.post("/api/predict", data=upload.body, content_type=upload.headers["Content-Type"])
+    assert_prediction(response, 7)
+    assert "evidence" in response.get_json()  # the form's other field (explain) was read too
+    assert len(results) == 1 and (results[0] is None) == (parts > inputs.MAX_FORM_PARTS)
+
+
 @pytest.mark.parametrize("prefix", ["data:image/png;base64,", ""], ids=["data-url", "bare-base64"])
 def test_json_upload(client, prefix):
     response = client.post("/api/predict", json={"image": prefix + base64.b64encode(SEVEN).decode()})
