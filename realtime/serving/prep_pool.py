@@ -185,6 +185,11 @@ class PreparePool:
         _POOLS.add(self)
 
     @property
+    def background(self) -> bool:
+        """Whether images are decoded in the children (else in the caller's thread, at once)."""
+        return not self._inline
+
+    @property
     def processes(self) -> int:
         return len(self._children)
 
@@ -214,7 +219,9 @@ class PreparePool:
         with self._lock:
             if self._running:
                 self._queue.append(_Task(data, done))
-                self._wake()
+                child = self._assign()
+                if child is None or not self._hand_over(child):
+                    self._wake()
                 return
         done(shutting_down())
 
@@ -281,24 +288,41 @@ class PreparePool:
                 except Exception:
                     log.exception("a decoding callback failed")
 
-    def _assign(self) -> None:
-        """Give each idle, ready child the next queued image (under the lock)."""
+    def _assign(self) -> _Child | None:
+        """Give each idle, ready child the next queued image (under the lock); the last child given one."""
         now = time.monotonic()
+        given = None
         for child in self._children:
             if not self._queue:
-                return
+                break
             if child.ready and child.task is None:
-                child.task = self._queue.popleft()
-                child.outbox = memoryview(_frame(child.task.data))
-                child.inbox = bytearray()
                 child.deadline = now + self.timeout_s
+                child.outbox = memoryview(_frame(self._queue[0].data))
+                child.inbox = bytearray()
+                child.task = self._queue.popleft()
+                given = child
+        return given
+
+    def _hand_over(self, child: _Child) -> bool:
+        """Write a just-assigned image to its child from the caller's thread (under the lock): the child
+        starts at once, without waking the dispatcher first, which then only needs to hear the answer
+        (it waits on every child's pipe already, and never longer than the time limit). False when the
+        pipe took only part of it: the dispatcher writes the rest."""
+        try:
+            written = self._os.write(child.to_child, child.outbox)
+        except OSError:  # full (the dispatcher retries) or broken (the dispatcher replaces the child)
+            return False
+        child.outbox = child.outbox[written:]
+        return not child.outbox
 
     def _step(self, children: list[_Child], callbacks: list[Callable[[], None]]) -> None:
         """One wait on every pipe, then what came of it: answers, writes, deaths, deadlines."""
         now = time.monotonic()
         deadlines = [child.deadline if child.task else child.started + START_TIMEOUT_S
                      for child in children if child.task or not child.ready]
-        wait = min([0.5, *(max(0.0, deadline - now) for deadline in deadlines)])
+        # Never longer than the time limit: an image handed to a child while this waits is not seen
+        # until then (`_hand_over`), and its deadline must still be kept.
+        wait = min([0.5, self.timeout_s, *(max(0.0, deadline - now) for deadline in deadlines)])
         readers = [self._wake_read, *(child.from_child for child in children)]
         writers = [child.to_child for child in children if child.task and child.outbox]
         try:
@@ -351,7 +375,8 @@ class PreparePool:
                 child.ready = True
             else:
                 outcome = _decode(message)
-                task, child.task = child.task, None
+                with self._lock:  # from here on `submit` may hand this child its next image
+                    task, child.task = child.task, None
                 if task is not None:
                     callbacks.append(lambda: task.done(outcome))
         except (pickle.UnpicklingError, ValueError, TypeError, IndexError, EOFError):
@@ -364,7 +389,8 @@ class PreparePool:
         """Kill a child that died, hung, ran out of time or garbled its answer, and start another."""
         if error is not None and error.code == "internal_error":
             log.error("a preprocessing process failed (exit code %s); starting a new one", child.process.poll())
-        task, child.task = child.task, None
+        with self._lock:  # no longer ready: `submit` hands it nothing more
+            task, child.task, child.ready = child.task, None, False
         self._stop_child(child)
         with self._lock:
             if self._running and child in self._spares:

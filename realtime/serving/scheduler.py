@@ -65,6 +65,8 @@ class Job:
 
 
 class Decoder(Protocol):
+    background: bool  # decodes in threads or processes of its own, never in the caller's
+
     def capacity(self) -> int: ...
 
     def submit(self, data: bytes, done: Done) -> None: ...
@@ -72,6 +74,8 @@ class Decoder(Protocol):
 
 class InlineDecoder:
     """A `prepare_many(images)` function as a Decoder: decodes in the caller's thread, one image at a time."""
+
+    background = False
 
     def __init__(self, prepare_many: Callable[[list[bytes]], list[Outcome]]) -> None:
         self._prepare_many = prepare_many
@@ -169,6 +173,9 @@ class InferenceScheduler:
         # A decoder with its own thread is handed the next image from that thread as soon as it can
         # take one (an inline decoder would recurse: its images are handed over by the worker only).
         self._eager = not isinstance(self._decoder, InlineDecoder)
+        # A decoder that works in the background is handed a new frame by `submit` itself, in the
+        # caller's thread: the frame starts decoding without first waking the worker.
+        self._hand_over = self._eager and getattr(self._decoder, "background", False)
         self._on_stop = on_stop  # releases what the decoder holds (worker processes)
         self._spawn = spawn
         self.max_batch = max_batch
@@ -256,7 +263,14 @@ class InferenceScheduler:
                 self.stats.superseded += len(waiting)
                 self._superseded_at[job.key] = job.submitted
                 outcome = "superseded"
-            self._wakeup.notify()
+            hand_over = self._hand_over and self._running and job.prepared is None
+            if not hand_over:
+                self._wakeup.notify()
+        if hand_over:
+            self._start_decodes()
+            with self._wakeup:
+                if self._pending.get(job.key) is job:  # not started (no decoder free, or its client rests)
+                    self._wakeup.notify()
         return outcome
 
     def forget(self, key: Hashable) -> None:

@@ -78,6 +78,27 @@ def test_a_dead_worker_costs_its_image_an_error_and_is_replaced(pool):
     assert all(same(a, prepare_safely(data, LIMITS)) for a, data in zip(again, images, strict=True))
 
 
+def test_an_image_handed_to_a_child_by_submit_keeps_its_time_limit():
+    """`submit` writes an image to an idle child itself, while the dispatcher sleeps in its wait:
+    that wait is never longer than the time limit, so the image is still timed and its child replaced."""
+    pool = PreparePool(1, LIMITS, timeout_s=0.2, spares=0)
+    try:
+        assert wait_ready(pool)
+        stopped = pool._children[0]
+        stopped.process.send_signal(signal.SIGSTOP)  # it will never answer
+        outcomes: list = []
+        pool.submit(pictures()[0], outcomes.append)
+        assert stopped.task is not None and not stopped.outbox  # handed over whole, in this thread
+        deadline = time.monotonic() + 10
+        while not outcomes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [error.code for error in outcomes] == ["image_too_complex"]
+        assert pool.timeouts == 1 and wait_ready(pool) and pool._children[0] is not stopped
+        assert same(pool.prepare_many(pictures()[:1])[0], prepare_safely(pictures()[0], LIMITS))
+    finally:
+        pool.close()
+
+
 def test_closing_stops_every_worker():
     pool = PreparePool(2, LIMITS)
     processes = [child.process for child in pool._children]
