@@ -226,9 +226,12 @@ class InferenceScheduler:
         return self._running
 
     def poke(self) -> None:
-        """The decoder can take more images (called from its thread): hand them over from here, at once."""
-        if self._eager and self._running:
-            self._start_decodes()
+        """The decoder can take more images (called from its thread): hand them over from here, at once
+        (the worker is not woken for it: it has nothing to do with them until they are decoded)."""
+        if self._eager:
+            if self._running:
+                self._start_decodes()
+            return
         with self._wakeup:
             self._wakeup.notify()
 

@@ -245,3 +245,55 @@ def test_a_superseded_frame_keeps_its_clients_place_in_line(make_scheduler, mode
     model.release.set()
     assert all_answered(inboxes)
     assert model.read[1] == [9, 2]  # a (its newest picture) and b: the longest in line
+
+
+class BackgroundDecoder:
+    """Decodes in threads of its own, two images at a time, as the preprocessing children do."""
+
+    background = True
+
+    def __init__(self) -> None:
+        self.handed: list[bytes] = []
+        self.busy = 0
+        self.lock = threading.Lock()
+        self.on_idle = None
+
+    def capacity(self) -> int:
+        with self.lock:
+            return 2 - self.busy
+
+    def submit(self, data: bytes, done) -> None:
+        with self.lock:
+            self.busy += 1
+            self.handed.append(data)
+
+        def run() -> None:
+            outcome = decode([data])[0]
+            with self.lock:
+                self.busy -= 1
+            done(outcome)
+            self.on_idle()
+
+        threading.Thread(target=run, daemon=True).start()
+
+
+def test_a_frame_starts_decoding_when_it_arrives_even_while_the_model_runs(model):
+    """A background decoder is handed a frame by `submit` itself: it does not wait for the worker,
+    which may be in a model call."""
+    decoder = BackgroundDecoder()
+    running = InferenceScheduler(model, decoder, spawn=lambda fn: threading.Thread(target=fn, daemon=True).start())
+    decoder.on_idle = running.poke
+    running.start()
+    try:
+        model.release.clear()
+        first, second = Inbox(), Inbox()
+        running.submit(frame(first, "a", 1, b"3"))
+        assert model.entered.wait(5)  # the worker is in the model call now
+        running.submit(frame(second, "b", 1, b"4"))
+        assert decoder.handed == [b"3", b"4"]
+        model.release.set()
+        assert first.wait_for(1) and second.wait_for(1)
+        assert [payload["digit"] for _, payload, _ in first.items + second.items] == [3, 4]
+    finally:
+        model.release.set()
+        running.stop()
