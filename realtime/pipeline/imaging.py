@@ -207,7 +207,9 @@ def gray_png(pixels: np.ndarray) -> bytes:
     """A 2-D uint8 array as an 8-bit grayscale PNG.
 
     Written by hand because every answer carries its 28x28 model input as a PNG: Pillow's
-    encoder costs about 160 us for it (plugin and chunk machinery), this about 25 us.
+    encoder costs about 160 us for it (plugin and chunk machinery), this about 10 us. zlib's level 1:
+    on a 28x28 field it writes a fifth more bytes than level 6 in a third of the time (6 us against
+    17 with the caches cold, as in the server's worker between batches).
     """
     height, width = pixels.shape
     rows = np.zeros((height, width + 1), np.uint8)  # each row starts with filter type 0 (none)
@@ -218,4 +220,4 @@ def gray_png(pixels: np.ndarray) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray, no interlace
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))

@@ -80,7 +80,9 @@ def prepare_image(image: Image.Image) -> Prepared:
 
 
 def to_png(x: np.ndarray) -> bytes:
-    return gray_png(np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8))
+    levels = x * np.float32(255)
+    levels += np.float32(0.5)
+    return gray_png(np.minimum(np.maximum(levels, 0, out=levels), 255, out=levels).astype(np.uint8))
 
 
 # --- stage 1: picture to ink -------------------------------------------------
