@@ -18,6 +18,7 @@ event loop.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import pickle
@@ -50,6 +51,9 @@ _READY = "ready"
 CHILDREN_POSSIBLE = os.name == "posix"
 # A child that has not said it is ready this long after its start is replaced.
 START_TIMEOUT_S = 30.0
+# An image waiting in a child's pipe behind one that has taken this long is given to another child too
+# (`_Child.queued`): a picture that turns out slow delays the frame behind it by this much at most.
+REROUTE_AFTER_S = 0.02
 # glibc's malloc hands each buffer over 128 KB (a canvas's pixels, its float copies) fresh pages from
 # the kernel and returns them on free, so every picture paid its page faults again: a third of a
 # 280x280 export's CPU (docs/performance.md). Children keep buffers up to 8 MB on their heap, and up
@@ -103,8 +107,8 @@ def _send_blocking(fd: int, message: object) -> None:
         view = view[os.write(fd, view):]
 
 
-def _receive_blocking(fd: int) -> object:
-    inbox = bytearray()
+def _receive_blocking(fd: int, inbox: bytearray) -> object:
+    """The next message; bytes read past it stay in `inbox` (the server may have written the next image)."""
     while True:
         message = _take_message(inbox)
         if message is not None:
@@ -136,6 +140,9 @@ def _decode(item: Any) -> Outcome:
 class _Task:
     data: bytes
     done: Done
+    trusted: bool = False  # expected to be quick (a live frame of a client whose frames were): one may wait behind it
+    settled: bool = False  # answered (a rerouted image is in two children: the first answer counts)
+    rerouted: bool = False
 
 
 @dataclass
@@ -146,6 +153,10 @@ class _Child:
     started: float
     ready: bool = False
     task: _Task | None = None
+    # The next image, already in the child's pipe behind a trusted `task`: the child starts it as soon
+    # as it has answered, without waiting for the dispatcher to hear the answer and write it the next.
+    queued: _Task | None = None
+    task_started: float = 0.0
     deadline: float = 0.0
     outbox: memoryview = field(default_factory=lambda: memoryview(b""))
     inbox: bytearray = field(default_factory=bytearray)
@@ -194,31 +205,39 @@ class PreparePool:
         return len(self._children)
 
     def capacity(self) -> int:
-        """Images that would start decoding now: idle, ready children less the images already queued."""
+        """Images that would go to a child now, at once or next in its pipe (`_Child.queued`), less the
+        images already queued."""
         if self._inline:
             return 1
         with self._lock:
-            idle = sum(1 for child in self._children if child.ready and child.task is None)
-            return max(0, idle - len(self._queue))
+            places = sum(1 for child in self._children if child.ready and child.task is None) + sum(
+                1 for child in self._children if self._may_queue_behind(child, time.monotonic()))
+            return max(0, places - len(self._queue))
+
+    def idle(self) -> int:
+        """Children started and doing nothing."""
+        with self._lock:
+            return sum(1 for child in self._children if child.ready and child.task is None)
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until every child has started (imported the pipeline) or `timeout` passes."""
         deadline = time.monotonic() + timeout
-        while self.capacity() < self.processes and not self._inline:
+        while self.idle() < self.processes and not self._inline:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
         return True
 
-    def submit(self, data: bytes, done: Done) -> None:
+    def submit(self, data: bytes, done: Done, trusted: bool = False) -> None:
         """Queue one image; `done(outcome)` is called once, from the dispatcher's thread (here, at once,
-        when the pool has no children: then it decodes in the caller's thread, without a time limit)."""
+        when the pool has no children: then it decodes in the caller's thread, without a time limit).
+        `trusted`: a frame expected to be quick, behind which the next image may wait in its child's pipe."""
         if self._inline:
             done(prepare_safely(data, self.limits))
             return
         with self._lock:
             if self._running:
-                self._queue.append(_Task(data, done))
+                self._queue.append(_Task(data, done, trusted))
                 child = self._assign()
                 if child is None or not self._hand_over(child):
                     self._wake()
@@ -254,12 +273,13 @@ class PreparePool:
             children, self._children = self._children + self._spares, []
             self._spares = []
         for child in children:
-            if child.task is not None:
-                queued.append(child.task)
-                child.task = None
+            queued += [task for task in (child.task, child.queued) if task is not None]
+            child.task = child.queued = None
             self._stop_child(child)
         for task in queued:
-            task.done(shutting_down())
+            if not task.settled:
+                task.settled = True
+                task.done(shutting_down())
         for fd in (self._wake_read, self._wake_write):
             with contextlib.suppress(OSError):
                 self._os.close(fd)
@@ -275,6 +295,7 @@ class PreparePool:
             with self._lock:
                 if not self._running:
                     return
+                self._reroute(time.monotonic())
                 self._assign()
                 children = self._children + self._spares
             callbacks: list[Callable[[], None]] = []
@@ -289,19 +310,48 @@ class PreparePool:
                     log.exception("a decoding callback failed")
 
     def _assign(self) -> _Child | None:
-        """Give each idle, ready child the next queued image (under the lock); the last child given one."""
+        """Give each idle, ready child the next queued image, then each child busy with a trusted one the
+        image after it (under the lock); the last child given one."""
         now = time.monotonic()
         given = None
         for child in self._children:
-            if not self._queue:
-                break
+            if not self._next_queued():
+                return given
             if child.ready and child.task is None:
                 child.deadline = now + self.timeout_s
+                child.task_started = now
                 child.outbox = memoryview(_frame(self._queue[0].data))
                 child.inbox = bytearray()
                 child.task = self._queue.popleft()
                 given = child
+        for child in self._children:
+            if not self._next_queued():
+                return given
+            if self._may_queue_behind(child, now):
+                child.outbox = memoryview(bytes(child.outbox) + _frame(self._queue[0].data))
+                child.queued = self._queue.popleft()
+                given = child
         return given
+
+    def _next_queued(self) -> _Task | None:
+        """The first queued image not answered yet (a rerouted one may have been, by its other child)."""
+        while self._queue and self._queue[0].settled:
+            self._queue.popleft()
+        return self._queue[0] if self._queue else None
+
+    def _may_queue_behind(self, child: _Child, now: float) -> bool:
+        task = child.task
+        return (child.ready and task is not None and task.trusted and child.queued is None
+                and now - child.task_started < REROUTE_AFTER_S / 2)
+
+    def _reroute(self, now: float) -> None:
+        """An image waiting behind one that is taking long goes back to the head of the queue, for another
+        child (under the lock). It stays in its first child's pipe too: the first answer counts."""
+        for child in self._children:
+            waiting = child.queued
+            if waiting is not None and not waiting.rerouted and now - child.task_started > REROUTE_AFTER_S:
+                waiting.rerouted = True
+                self._queue.appendleft(waiting)
 
     def _hand_over(self, child: _Child) -> bool:
         """Write a just-assigned image to its child from the caller's thread (under the lock): the child
@@ -320,6 +370,8 @@ class PreparePool:
         now = time.monotonic()
         deadlines = [child.deadline if child.task else child.started + START_TIMEOUT_S
                      for child in children if child.task or not child.ready]
+        deadlines += [child.task_started + REROUTE_AFTER_S for child in children
+                      if child.queued is not None and not child.queued.rerouted]
         # Never longer than the time limit: an image handed to a child while this waits is not seen
         # until then (`_hand_over`), and its deadline must still be kept.
         wait = min([0.5, self.timeout_s, *(max(0.0, deadline - now) for deadline in deadlines)])
@@ -347,8 +399,9 @@ class PreparePool:
 
     def _write(self, child: _Child, callbacks: list[Callable[[], None]]) -> None:
         try:
-            written = self._os.write(child.to_child, child.outbox)
-            child.outbox = child.outbox[written:]
+            with self._lock:  # `submit` may be adding the next image to the same outbox
+                written = self._os.write(child.to_child, child.outbox)
+                child.outbox = child.outbox[written:]
         except BlockingIOError:
             pass
         except OSError:
@@ -365,32 +418,45 @@ class PreparePool:
             self._replace(child, _internal_error(), callbacks)
             return
         child.inbox += chunk
-        try:
-            message = _take_message(child.inbox)
-            if message is None:
-                return
-            if not child.ready:
-                if message != _READY:
-                    raise ValueError("no ready message")
-                child.ready = True
-            else:
-                outcome = _decode(message)
-                with self._lock:  # from here on `submit` may hand this child its next image
-                    task, child.task = child.task, None
-                if task is not None:
-                    callbacks.append(lambda: task.done(outcome))
+        try:  # the answers to an image and to the one queued behind it may come in one read
+            while (message := _take_message(child.inbox)) is not None:
+                self._take(child, message, callbacks)
         except (pickle.UnpicklingError, ValueError, TypeError, IndexError, EOFError):
             self._replace(child, _internal_error(), callbacks)
             return
         if self.on_idle is not None:
             callbacks.append(self.on_idle)
 
+    def _take(self, child: _Child, message: object, callbacks: list[Callable[[], None]]) -> None:
+        """One message from a child: that it is ready, or its answer to its current image."""
+        if not child.ready:
+            if message != _READY:
+                raise ValueError("no ready message")
+            child.ready = True
+            return
+        outcome = _decode(message)
+        with self._lock:  # from here on `submit` may hand this child its next image
+            task, child.task, child.queued = child.task, child.queued, None
+            if child.task is not None:  # already in the pipe: the child is decoding it now
+                child.task_started = time.monotonic()
+                child.deadline = child.task_started + self.timeout_s
+            if task is not None and not task.settled:
+                task.settled = True
+                callbacks.append(functools.partial(task.done, outcome))
+
     def _replace(self, child: _Child, error: InputError | None, callbacks: list[Callable[[], None]]) -> None:
         """Kill a child that died, hung, ran out of time or garbled its answer, and start another."""
         if error is not None and error.code == "internal_error":
             log.error("a preprocessing process failed (exit code %s); starting a new one", child.process.poll())
         with self._lock:  # no longer ready: `submit` hands it nothing more
-            task, child.task, child.ready = child.task, None, False
+            task, waiting = child.task, child.queued
+            child.task, child.queued, child.ready = None, None, False
+            if waiting is not None and not waiting.settled and not waiting.rerouted:
+                self._queue.appendleft(waiting)  # never started: another child decodes it
+            if task is not None and task.settled:
+                task = None  # a rerouted image answered by its other child
+            elif task is not None:
+                task.settled = True
         self._stop_child(child)
         with self._lock:
             if self._running and child in self._spares:
@@ -469,9 +535,10 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server; it stops us
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     _send_blocking(write_fd, _READY)
+    inbox = bytearray()
     while True:
         try:
-            data = _receive_blocking(read_fd)
+            data = _receive_blocking(read_fd, inbox)
         except (EOFError, OSError):
             return
         signal.setitimer(signal.ITIMER_REAL, 3 * timeout_s + 1.0)

@@ -69,7 +69,7 @@ class Decoder(Protocol):
 
     def capacity(self) -> int: ...
 
-    def submit(self, data: bytes, done: Done) -> None: ...
+    def submit(self, data: bytes, done: Done, trusted: bool = False) -> None: ...
 
 
 class InlineDecoder:
@@ -83,7 +83,7 @@ class InlineDecoder:
     def capacity(self) -> int:
         return 1
 
-    def submit(self, data: bytes, done: Done) -> None:
+    def submit(self, data: bytes, done: Done, trusted: bool = False) -> None:
         done(self._prepare_many([data])[0])
 
 
@@ -350,7 +350,8 @@ class InferenceScheduler:
                 del self._pending[job.key]
                 self._decoding[job.key] = job
                 job.decode_started = time.monotonic()
-            self._decoder.submit(job.image or b"", functools.partial(self._decoded, job))
+                trusted = job.lane == "live" and job.key not in self._suspect
+            self._decoder.submit(job.image or b"", functools.partial(self._decoded, job), trusted=trusted)
 
     def _next_to_decode(self) -> Job | None:
         if not self._pending:

@@ -79,7 +79,7 @@ class HandDecoder:
         with self.lock:
             return self.slots - len(self.taken)
 
-    def submit(self, data: bytes, done) -> None:
+    def submit(self, data: bytes, done, trusted: bool = False) -> None:
         with self.lock:
             self.taken.append((data, done))
 

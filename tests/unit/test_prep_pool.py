@@ -12,6 +12,7 @@ import pytest
 from realtime.pipeline.errors import InputError
 from realtime.pipeline.imaging import ImageLimits
 from realtime.pipeline.preprocess import Prepared
+from realtime.serving import prep_pool
 from realtime.serving.prep_pool import PreparePool, prepare_safely
 from tests.support.pictures import blank_png, draw_digit, png_bytes
 
@@ -95,6 +96,78 @@ def test_an_image_handed_to_a_child_by_submit_keeps_its_time_limit():
         assert [error.code for error in outcomes] == ["image_too_complex"]
         assert pool.timeouts == 1 and wait_ready(pool) and pool._children[0] is not stopped
         assert same(pool.prepare_many(pictures()[:1])[0], prepare_safely(pictures()[0], LIMITS))
+    finally:
+        pool.close()
+
+
+def test_an_image_waits_in_a_busy_childs_pipe_and_goes_to_another_child_when_the_one_before_it_is_slow(monkeypatch):
+    """A frame behind a trusted one waits in that child's pipe (it starts as soon as the child is free);
+    if the one before it turns out slow, it is decoded by another child, long before the time limit."""
+    monkeypatch.setattr(prep_pool, "REROUTE_AFTER_S", 0.3)
+    pool = PreparePool(2, LIMITS, timeout_s=5.0, spares=0)
+    try:
+        assert wait_ready(pool)
+        slow, other = pool._children
+        slow.process.send_signal(signal.SIGSTOP)  # its image never finishes
+        other.process.send_signal(signal.SIGSTOP)  # busy for now: nothing is idle when the third comes
+        first, second, third = pictures()[:3]
+        answers: dict[str, object] = {}
+        pool.submit(first, lambda outcome: answers.setdefault("first", outcome), trusted=True)
+        pool.submit(second, lambda outcome: answers.setdefault("second", outcome), trusted=True)
+        pool.submit(third, lambda outcome: answers.setdefault("third", outcome), trusted=True)
+        assert slow.queued is not None and other.queued is None  # behind the first, in its child's pipe
+        other.process.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 4
+        while "third" not in answers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "first" not in answers  # still decoding: the third did not wait for it
+        assert same(answers["second"], prepare_safely(second, LIMITS))
+        assert same(answers["third"], prepare_safely(third, LIMITS))
+    finally:
+        pool.close()
+    assert [outcome.code for outcome in [answers["first"]]] == ["shutting_down"]
+    assert set(answers) == {"first", "second", "third"}  # each answered once
+
+
+def test_an_image_waiting_in_a_childs_pipe_is_decoded_next_by_that_child():
+    """Both images are in the pipe before the child reads either: it answers both, in order."""
+    pool = PreparePool(1, LIMITS, spares=0)
+    try:
+        assert wait_ready(pool)
+        child = pool._children[0]
+        child.process.send_signal(signal.SIGSTOP)
+        outcomes: list = []
+        images = pictures()[:2]
+        for data in images:
+            pool.submit(data, outcomes.append, trusted=True)
+        assert child.task is not None and child.queued is not None and not child.outbox
+        child.process.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while len(outcomes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [same(a, prepare_safely(b, LIMITS)) for a, b in zip(outcomes, images, strict=True)] == [True, True]
+        assert pool.restarts == 0 and pool.timeouts == 0
+    finally:
+        pool.close()
+
+
+def test_nothing_waits_behind_an_untrusted_image():
+    """Uploads and clients whose frames ran out of time are not trusted: no image waits behind theirs."""
+    pool = PreparePool(1, LIMITS, spares=0)
+    try:
+        assert wait_ready(pool)
+        child = pool._children[0]
+        child.process.send_signal(signal.SIGSTOP)
+        outcomes: list = []
+        pool.submit(pictures()[0], outcomes.append)  # untrusted
+        assert pool.capacity() == 0
+        pool.submit(pictures()[1], outcomes.append, trusted=True)
+        assert child.queued is None
+        child.process.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while len(outcomes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert all(same(a, prepare_safely(b, LIMITS)) for a, b in zip(outcomes, pictures()[:2], strict=True))
     finally:
         pool.close()
 

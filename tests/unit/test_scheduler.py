@@ -262,7 +262,7 @@ class BackgroundDecoder:
         with self.lock:
             return 2 - self.busy
 
-    def submit(self, data: bytes, done) -> None:
+    def submit(self, data: bytes, done, trusted: bool = False) -> None:
         with self.lock:
             self.busy += 1
             self.handed.append(data)
