@@ -12,9 +12,9 @@ One OS thread, the dispatcher, owns the children: it writes each image to an idl
 on all their pipes with `select` and the nearest deadline, and calls each image's `done` with
 its outcome. (`submit` writes an image to an idle child itself; and behind a trusted image, one
 expected to be quick, the next may wait in the child's pipe, so that the child need not idle while
-the dispatcher hears its answer: if the one before it turns out slow, another child decodes it too.) Callers only queue work (`submit`) and are called back; `prepare_many` waits for a
-list. Everything here uses the unpatched `os`, `select` and `threading`: nothing touches the
-event loop.
+the dispatcher hears its answer: if the one before it turns out slow, another child decodes it too.)
+Callers only queue work (`submit`) and are called back; `prepare_many` waits for a list.
+Everything here uses the unpatched `os`, `select` and `threading`: nothing touches the event loop.
 """
 
 from __future__ import annotations
