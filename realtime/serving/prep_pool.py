@@ -146,6 +146,11 @@ class _Task:
     settled: bool = False  # answered (a rerouted image is in two children: the first answer counts)
     rerouted: bool = False
 
+    def settle(self) -> bool:
+        """Mark it answered; True only the first time (the caller then calls `done`)."""
+        first, self.settled = not self.settled, True
+        return first
+
 
 @dataclass
 class _Child:
@@ -212,14 +217,18 @@ class PreparePool:
         if self._inline:
             return 1
         with self._lock:
-            places = sum(1 for child in self._children if child.ready and child.task is None) + sum(
-                1 for child in self._children if self._may_queue_behind(child, time.monotonic()))
+            now = time.monotonic()
+            places = self._idle_count() + sum(1 for child in self._children if self._may_queue_behind(child, now))
             return max(0, places - len(self._queue))
 
     def idle(self) -> int:
         """Children started and doing nothing."""
         with self._lock:
-            return sum(1 for child in self._children if child.ready and child.task is None)
+            return self._idle_count()
+
+    def _idle_count(self) -> int:
+        """(under the lock)"""
+        return sum(1 for child in self._children if child.ready and child.task is None)
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until every child has started (imported the pipeline) or `timeout` passes."""
@@ -279,8 +288,7 @@ class PreparePool:
             child.task = child.queued = None
             self._stop_child(child)
         for task in queued:
-            if not task.settled:
-                task.settled = True
+            if task.settle():
                 task.done(shutting_down())
         for fd in (self._wake_read, self._wake_write):
             with contextlib.suppress(OSError):
@@ -442,8 +450,7 @@ class PreparePool:
             if child.task is not None:  # already in the pipe: the child is decoding it now
                 child.task_started = time.monotonic()
                 child.deadline = child.task_started + self.timeout_s
-            if task is not None and not task.settled:
-                task.settled = True
+            if task is not None and task.settle():
                 callbacks.append(functools.partial(task.done, outcome))
 
     def _replace(self, child: _Child, error: InputError | None, callbacks: list[Callable[[], None]]) -> None:
@@ -455,10 +462,8 @@ class PreparePool:
             child.task, child.queued, child.ready = None, None, False
             if waiting is not None and not waiting.settled and not waiting.rerouted:
                 self._queue.appendleft(waiting)  # never started: another child decodes it
-            if task is not None and task.settled:
+            if task is not None and not task.settle():
                 task = None  # a rerouted image answered by its other child
-            elif task is not None:
-                task.settled = True
         self._stop_child(child)
         with self._lock:
             if self._running and child in self._spares:

@@ -27,8 +27,12 @@ def pool():
 
 
 def wait_ready(pool: PreparePool, timeout: float = 20.0) -> bool:
+    return wait_until(lambda: pool.capacity() >= pool.processes, timeout)
+
+
+def wait_until(predicate, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
-    while pool.capacity() < pool.processes:
+    while not predicate():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
@@ -90,9 +94,7 @@ def test_an_image_handed_to_a_child_by_submit_keeps_its_time_limit():
         outcomes: list = []
         pool.submit(pictures()[0], outcomes.append)
         assert stopped.task is not None and not stopped.outbox  # handed over whole, in this thread
-        deadline = time.monotonic() + 10
-        while not outcomes and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: outcomes)
         assert [error.code for error in outcomes] == ["image_too_complex"]
         assert pool.timeouts == 1 and wait_ready(pool) and pool._children[0] is not stopped
         assert same(pool.prepare_many(pictures()[:1])[0], prepare_safely(pictures()[0], LIMITS))
@@ -117,9 +119,7 @@ def test_an_image_waits_in_a_busy_childs_pipe_and_goes_to_another_child_when_the
         pool.submit(third, lambda outcome: answers.setdefault("third", outcome), trusted=True)
         assert slow.queued is not None and other.queued is None  # behind the first, in its child's pipe
         other.process.send_signal(signal.SIGCONT)
-        deadline = time.monotonic() + 4
-        while "third" not in answers and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: "third" in answers, 4)
         assert "first" not in answers  # still decoding: the third did not wait for it
         assert same(answers["second"], prepare_safely(second, LIMITS))
         assert same(answers["third"], prepare_safely(third, LIMITS))
@@ -142,9 +142,7 @@ def test_an_image_waiting_in_a_childs_pipe_is_decoded_next_by_that_child():
             pool.submit(data, outcomes.append, trusted=True)
         assert child.task is not None and child.queued is not None and not child.outbox
         child.process.send_signal(signal.SIGCONT)
-        deadline = time.monotonic() + 10
-        while len(outcomes) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(outcomes) == 2)
         assert [same(a, prepare_safely(b, LIMITS)) for a, b in zip(outcomes, images, strict=True)] == [True, True]
         assert pool.restarts == 0 and pool.timeouts == 0
     finally:
@@ -164,9 +162,7 @@ def test_nothing_waits_behind_an_untrusted_image():
         pool.submit(pictures()[1], outcomes.append, trusted=True)
         assert child.queued is None
         child.process.send_signal(signal.SIGCONT)
-        deadline = time.monotonic() + 10
-        while len(outcomes) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(outcomes) == 2)
         assert all(same(a, prepare_safely(b, LIMITS)) for a, b in zip(outcomes, pictures()[:2], strict=True))
     finally:
         pool.close()
