@@ -69,12 +69,13 @@ def prepared_mnist(folder: Path | None = None, mnist: Mnist | None = None) -> di
     return arrays
 
 
-def writer_sample(kind: str, image: np.ndarray | None, seed: tuple[int, ...]) -> np.ndarray:
+def writer_sample(kind: str, image: np.ndarray | None, seed: tuple[int, ...], label: int = -1) -> np.ndarray:
     """One writer-like model input: an MNIST digit re-drawn as `kind`, or a non-digit drawing (image None).
 
     pen: traced and re-drawn as pad strokes (`prepare_strokes`, what the page sends); canvas: the
     same drawn as a pad picture with a random pen (`prepare_image`); scan: low resolution or
-    stretched to fill its box, upscaled; other: a non-digit, as strokes or as a picture.
+    stretched to fill its box, upscaled; other: a non-digit, as strokes or as a picture. A re-drawn
+    digit may get a feature of writers outside the US (`restroke.restyle`, by its `label`).
     """
     rng = np.random.default_rng(seed)
     pad = restroke.random_pad(rng)
@@ -90,7 +91,7 @@ def writer_sample(kind: str, image: np.ndarray | None, seed: tuple[int, ...]) ->
         if rng.random() < 0.25:
             return preprocess.prepare_bytes(restroke.as_photo_jpeg(picture, rng)).x
         return preprocess.prepare_image(picture).x
-    traced = restroke.trace(restroke.skeletons(image[None])[0])
+    traced = restroke.restyle(restroke.trace(restroke.skeletons(image[None])[0]), label, rng)
     drawn = restroke.as_pen_trajectory(traced, rng, pad, tiny=rng.random() < 0.1)
     if kind == "pen":
         return strokes.prepare_strokes(drawn, pad).x
@@ -108,7 +109,7 @@ def writer_set(images: np.ndarray, labels: np.ndarray, counts: dict[str, int], s
     for k, (kind, count) in enumerate(counts.items()):
         for i in range(count):
             j = (i * 7919 + k * 104729) % len(images)
-            jobs.append((kind, None if kind == "other" else images[j], (seed, k, i)))
+            jobs.append((kind, None if kind == "other" else images[j], (seed, k, i), int(labels[j])))
             targets.append(NOT_A_DIGIT if kind == "other" else int(labels[j]))
     processes = processes or os.cpu_count() or 1
     with multiprocessing.get_context("fork").Pool(processes) as pool:

@@ -101,6 +101,83 @@ def _chaikin(points: list[Point]) -> list[Point]:
     return [*smooth, points[-1]]
 
 
+# --- how many writers outside the US write some digits, put onto MNIST's own traced digits -------
+# Templates (`synth.py`) give these styles but only a few hands; MNIST's writers give the hands but
+# hardly the styles. Adding the feature to a traced MNIST digit gives both.
+
+RESTYLE_P = 0.45  # share of re-drawn 1s, 7s and 9s given a feature
+NARROW_P = 0.08  # share of all re-drawn digits written narrow
+
+
+def restyle(strokes: Strokes, digit: int, rng: np.random.Generator) -> Strokes:
+    """A traced digit (x, y; y down) as many writers outside the US write it, some of the time.
+
+    7: a crossbar, a wavy top, a serif down from the top's left end; 9: a tail hooked back to the
+    left; 1: a flag and sometimes a foot; any digit: written narrow (3s and 4s read as 1s).
+    """
+    points = np.array([p for stroke in strokes for p in stroke])
+    (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
+    width, height = max(float(right - left), 1.0), max(float(bottom - top), 1.0)
+    out = [list(stroke) for stroke in strokes]
+    if digit in (1, 7, 9) and rng.random() < RESTYLE_P:
+        ends = [stroke[i] for stroke in out for i in (0, -1)]
+        if digit == 7:
+            features = rng.random(3) < (0.75, 0.4, 0.3)
+            if not features.any():
+                features[0] = True
+            if features[1]:
+                out = _wavy_top(out, top, left, width, height, rng)
+            if features[2]:
+                x, y = min((p for p in points if p[1] < top + 0.25 * height), key=lambda p: p[0])
+                out.insert(0, _segment((x - 0.03 * width, y + rng.uniform(0.12, 0.25) * height), (x, y)))
+            if features[0]:
+                out.append(_crossbar(points, top, height, rng))
+        elif digit == 9:
+            x, y = max(ends, key=lambda p: p[1])
+            radius = max(width, 0.5 * height) * rng.uniform(0.18, 0.3)
+            sweep = math.pi * rng.uniform(0.6, 1.05)
+            out.append([(x - radius + radius * math.cos(a), y + 0.8 * radius * math.sin(a))
+                        for a in np.linspace(0, sweep, 10)])
+        else:
+            x, y = min(ends, key=lambda p: p[1])
+            length, angle = height * rng.uniform(0.15, 0.35), math.radians(rng.uniform(25, 60))
+            out.insert(0, _segment((x - length * math.cos(angle), y + length * math.sin(angle)), (x, y)))
+            if rng.random() < 0.35:
+                x, y = max(ends, key=lambda p: p[1])
+                half = height * rng.uniform(0.15, 0.3)
+                out.append(_segment((x - half, y), (x + half, y)))
+    if rng.random() < NARROW_P:
+        squeeze, centre = rng.uniform(0.4, 0.65), (left + right) / 2
+        out = [[(centre + (x - centre) * squeeze, y) for x, y in stroke] for stroke in out]
+    return out
+
+
+def _segment(a: Point, b: Point, n: int = 8) -> list[Point]:
+    """A straight stroke with points as dense as a traced skeleton's, so tablet sampling treats it alike."""
+    return [(a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t) for t in np.linspace(0, 1, n)]
+
+
+def _crossbar(points: np.ndarray, top: float, height: float, rng: np.random.Generator) -> list[Point]:
+    y = top + height * rng.uniform(0.42, 0.62)
+    near = points[np.abs(points[:, 1] - y) < 0.08 * height]
+    x = float(near[:, 0].mean()) if len(near) else float(points[:, 0].mean())
+    half, tilt = height * rng.uniform(0.12, 0.25), height * rng.uniform(-0.05, 0.05)
+    shift = half * rng.uniform(-0.3, 0.3)
+    return _segment((x - half + shift, y + tilt), (x + half + shift, y - tilt))
+
+
+def _wavy_top(strokes: Strokes, top: float, left: float, width: float, height: float,
+              rng: np.random.Generator) -> Strokes:
+    amplitude, turns, phase = height * rng.uniform(0.04, 0.09), rng.uniform(0.8, 1.5), rng.uniform(0, math.pi)
+    band = 0.3 * height
+
+    def moved(x: float, y: float) -> Point:
+        weight = max(0.0, 1.0 - (y - top) / band)
+        return x, y + weight * amplitude * math.sin(2 * math.pi * turns * (x - left) / width + phase)
+
+    return [[moved(x, y) for x, y in stroke] for stroke in strokes]
+
+
 def as_pen_trajectory(strokes: Strokes, rng: np.random.Generator, pad: tuple[int, int],
                       tiny: bool = False) -> Strokes:
     """Strokes as a writer's pen on a pad of `pad` pixels: own slant, size, place, wobble, sampling rate."""
