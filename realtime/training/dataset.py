@@ -86,6 +86,11 @@ def writer_sample(kind: str, image: np.ndarray | None, seed: tuple[int, ...], la
             return strokes.prepare_strokes(drawn, pad).x
         return preprocess.prepare_image(restroke.render_pad(drawn, pad, restroke.pen_width(rng, drawn), rng)).x
     if kind == "scan":
+        if rng.random() < 0.5:  # half the scans may show a restyled digit (a crossed 7 scanned, ...)
+            traced = restroke.trace(restroke.skeletons(image[None])[0])
+            restyled = restroke.restyle(traced, label, rng)
+            if restyled != traced:
+                image = restroke.as_mnist_picture(restyled, rng)
         scan = restroke.stretched_scan if rng.random() < 0.5 else restroke.low_res_scan
         picture = scan(image, rng)
         if rng.random() < 0.25:

@@ -152,6 +152,24 @@ def restyle(strokes: Strokes, digit: int, rng: np.random.Generator) -> Strokes:
     return out
 
 
+def as_mnist_picture(strokes: Strokes, rng: np.random.Generator) -> np.ndarray:
+    """Traced (and restyled) strokes drawn back as an MNIST-like 8-bit digit (28x28, white on black),
+    for the scans: the way a feature looks once scanned at low resolution, not only when drawn."""
+    points = np.array([p for stroke in strokes for p in stroke])
+    low, high = points.min(axis=0), points.max(axis=0)
+    side = 28 * UPSCALE
+    scale = min(1.0, 0.8 * side / max(float((high - low).max()), 1.0))
+    offset = side / 2 - scale * (low + high) / 2
+    ink = Image.new("L", (side, side), 0)
+    draw = ImageDraw.Draw(ink)
+    pen = int(rng.integers(3, 6))
+    for stroke in strokes:
+        path = [tuple(scale * np.array(p) + offset) for p in stroke]
+        if len(path) > 1:
+            draw.line(path, fill=255, width=pen, joint="curve")
+    return np.asarray(ink.resize((28, 28), Image.Resampling.BOX))
+
+
 def _segment(a: Point, b: Point, n: int = 8) -> list[Point]:
     """A straight stroke with points as dense as a traced skeleton's, so tablet sampling treats it alike."""
     return [(a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t) for t in np.linspace(0, 1, n)]

@@ -79,3 +79,24 @@ def test_evaluation_letters_and_styles_are_not_training_ones():
     for digit, styles in writersets.EVAL_STYLES.items():
         for style in styles:
             assert style not in synth.TEMPLATES[digit]
+
+
+def test_restyling_for_training_adds_features_to_1s_7s_and_9s_only(mnist_test, monkeypatch):
+    images, labels = mnist_test
+    monkeypatch.setattr(restroke, "RESTYLE_P", 1.0)
+    monkeypatch.setattr(restroke, "NARROW_P", 0.0)
+    rng = np.random.default_rng(4)
+    for image, label in zip(images, labels, strict=True):
+        traced = restroke.trace(restroke.skeletons(image[None])[0])
+        styled = restroke.restyle(traced, int(label), rng)
+        if label in (1, 9):  # a tail; a flag, maybe with a foot
+            assert len(traced) < len(styled) <= len(traced) + (2 if label == 1 else 1)
+        elif label == 7:  # a crossbar, a serif or a wavy top
+            assert styled != traced
+        else:
+            assert styled == traced
+    monkeypatch.setattr(restroke, "NARROW_P", 1.0)
+    traced = restroke.trace(restroke.skeletons(images[:1])[0])
+    narrow = restroke.restyle(traced, 0, rng)
+    width = float(np.ptp(np.array([p for stroke in traced for p in stroke])[:, 0]))
+    assert np.ptp(np.array([p for stroke in narrow for p in stroke])[:, 0]) <= 0.65 * width + 1e-6
