@@ -79,3 +79,36 @@ def test_evaluation_letters_and_styles_are_not_training_ones():
     for digit, styles in writersets.EVAL_STYLES.items():
         for style in styles:
             assert style not in synth.TEMPLATES[digit]
+
+
+def _extent(strokes) -> tuple[np.ndarray, np.ndarray]:
+    points = np.array([p for stroke in strokes for p in stroke])
+    return points.min(axis=0), points.max(axis=0)
+
+
+def test_european_features_are_added_where_writers_put_them(mnist_test):
+    images, labels = mnist_test
+    rng = np.random.default_rng(3)
+    for image, label in zip(images, labels, strict=True):
+        traced = restroke.trace(restroke.skeletons(image[None])[0])
+        styled = writersets.european(traced, int(label), rng)
+        (left, top), (right, bottom) = _extent(traced)
+        (new_left, _), (new_right, new_bottom) = _extent(styled)
+        if label in (3, 4):  # narrow: the same strokes, at most 0.6 as wide
+            assert len(styled) == len(traced) and new_right - new_left <= 0.6 * (right - left) + 1e-6
+        elif label == 7:  # a crossbar through the middle of the stem
+            bar = np.array(styled[-1])
+            assert len(styled) == len(traced) + 1
+            assert top + 0.35 * (bottom - top) < bar[:, 1].mean() < top + 0.7 * (bottom - top)
+        elif label == 9:  # a tail curled to the left of where the stem ended
+            tail = np.array(styled[-1])
+            assert tail[-1, 0] < tail[0, 0] and new_bottom >= bottom
+        elif label == 1:  # a flag down to the left of the top
+            flag = np.array(styled[0])
+            assert flag[0, 0] < flag[-1, 0] and flag[0, 1] > flag[-1, 1]
+        else:
+            assert styled == traced
+
+
+def test_the_european_set_holds_only_the_digits_it_restyles():
+    assert {label for _, label in writersets.generate("pen_european", 40, seed=5)} <= set(writersets.EUROPEAN_DIGITS)
