@@ -12,6 +12,8 @@
 - pen_european: test 1s, 3s, 4s, 7s and 9s re-drawn like `pen` (strokes or PNGs), each with a feature of writers
   outside the US (a 1's flag and foot, a 7's crossbar and wavy top, a 9's hooked tail, a narrow 3
   or 4), added by this module's own construction, not training's (`restroke.restyle`).
+- scan_european: the same restyled test digits drawn back as MNIST-like pictures, then scanned at
+  8-16 pixels or binarised and stretched to fill their box, upscaled: old scans of European writers.
 - not_digit: letters (an alphabet training never saw), smileys, crosses, arrows, scribbles.
 
 Each sample is (payload, label): payload is image bytes, or {"strokes", "size"} as a snapshot
@@ -24,13 +26,15 @@ import math
 from collections.abc import Iterator
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
 
 from . import nondigits, restroke
 from .calibrate import NOT_A_DIGIT
 from .oodsets import in_a_hand
 
 Point = tuple[float, float]
-WRITER_SETS = ("pen", "pen_png", "styles", "scan", "scan_tiny", "stretched", "corner", "pen_european", "not_digit")
+WRITER_SETS = ("pen", "pen_png", "styles", "scan", "scan_tiny", "stretched", "corner", "pen_european",
+               "scan_european", "not_digit")
 EUROPEAN_DIGITS = (1, 3, 4, 7, 9)
 
 EVAL_STYLES: dict[int, list[list[list[Point]]]] = {
@@ -117,6 +121,23 @@ def european(strokes: list[list[Point]], digit: int, rng: np.random.Generator) -
     return out
 
 
+def _as_written(strokes: list[list[Point]], rng: np.random.Generator) -> np.ndarray:
+    """Strokes (traced at 56x56) drawn back on paper as an 8-bit MNIST-like digit, white on black, to be scanned."""
+    points = np.array([p for stroke in strokes for p in stroke])
+    low, high = points.min(axis=0), points.max(axis=0)
+    scale = min(1.0, 44 / max(float((high - low).max()), 1.0))
+    centre = (low + high) / 2
+    paper = Image.new("L", (56, 56), 0)
+    pen = ImageDraw.Draw(paper)
+    width = int(rng.integers(3, 6))
+    for stroke in strokes:
+        path = [(28 + scale * (x - centre[0]), 28 + scale * (y - centre[1])) for x, y in stroke]
+        pen.line(path, fill=255, width=width, joint="curve")
+        for x, y in (path[0], path[-1]):
+            pen.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=255)
+    return np.asarray(paper.filter(ImageFilter.GaussianBlur(0.6)).resize((28, 28), Image.Resampling.BILINEAR))
+
+
 def _curve(control: list[Point], samples: int = 10) -> list[Point]:
     """A smooth stroke through the control points (quadratic B-spline), as densely sampled as a traced one."""
     if len(control) == 2:
@@ -175,7 +196,7 @@ def generate(name: str, count: int, seed: int = 7) -> Iterator[tuple[bytes | dic
         return
     test = load_mnist().test
     images, labels = mnist_to_uint8(test.images), test.labels
-    if name == "pen_european":
+    if name in ("pen_european", "scan_european"):
         chosen = np.isin(labels, EUROPEAN_DIGITS)
         images, labels = images[chosen], labels[chosen]
     images, labels = images[:count], labels[:count]
@@ -190,11 +211,16 @@ def generate(name: str, count: int, seed: int = 7) -> Iterator[tuple[bytes | dic
             yield (restroke.as_photo_jpeg(picture, rng) if photo else restroke.png_bytes(picture)), int(label)
             continue
         traced = restroke.trace(restroke.skeletons(image[None])[0])
-        if name == "pen_european":
+        if name in ("pen_european", "scan_european"):
             traced = european(traced, int(label), rng)
+        if name == "scan_european":
+            drawn_back = _as_written(traced, rng)
+            scan = restroke.stretched_scan if rng.random() < 0.5 else restroke.low_res_scan
+            yield restroke.png_bytes(scan(drawn_back, rng)), int(label)
+            continue
         pad = (int(rng.choice([400, 560, 800])),) * 2 if name == "corner" else restroke.random_pad(rng)
         drawn = restroke.as_pen_trajectory(traced, rng, pad, tiny=name == "corner")
         if name == "corner":
             drawn = _corner(drawn, pad, rng)
-        yield _as_strokes_or_png(drawn, pad, rng, name == "pen_png" or (name in ("corner", "pen_european") and rng.random() < 0.5)), \
-            int(label)
+        as_png = name == "pen_png" or (name in ("corner", "pen_european") and rng.random() < 0.5)
+        yield _as_strokes_or_png(drawn, pad, rng, as_png), int(label)

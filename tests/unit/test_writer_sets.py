@@ -110,5 +110,6 @@ def test_european_features_are_added_where_writers_put_them(mnist_test):
             assert styled == traced
 
 
-def test_the_european_set_holds_only_the_digits_it_restyles():
-    assert {label for _, label in writersets.generate("pen_european", 40, seed=5)} <= set(writersets.EUROPEAN_DIGITS)
+@pytest.mark.parametrize("name", ["pen_european", "scan_european"])
+def test_the_european_sets_hold_only_the_digits_they_restyle(name):
+    assert {label for _, label in writersets.generate(name, 40, seed=5)} <= set(writersets.EUROPEAN_DIGITS)
