@@ -539,7 +539,11 @@ def main(argv: list[str] | None = None) -> None:
     read_fd, write_fd, max_pixels, max_side, max_full, scans = (int(arg) for arg in args[:6])
     timeout_s = float(args[6])
     limits = ImageLimits(max_pixels, max_side, max_full, scans)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server; it stops us
+    # Ctrl-C, and SIGTERM sent to the whole process group (a terminal, `timeout`, systemd), are for
+    # the server: it stops us itself (SIGKILL, or the pipe closes). Dying first would only make it
+    # log a failed child and start another while it stops.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     _send_blocking(write_fd, _READY)
     inbox = bytearray()

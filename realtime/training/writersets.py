@@ -9,6 +9,11 @@
 - scan, scan_tiny, stretched: MNIST test digits scanned at 12-16 or 8-11 pixels and
   upscaled (some as JPEG photos), or binarised and stretched to fill their box.
 - corner: tiny test digits in a corner of a large pad.
+- pen_european: test 1s, 3s, 4s, 7s and 9s re-drawn like `pen` (strokes or PNGs), each with a feature of writers
+  outside the US (a 1's flag and foot, a 7's crossbar and wavy top, a 9's hooked tail, a narrow 3
+  or 4), added by this module's own construction, not training's (`restroke.restyle`).
+- scan_european: the same restyled test digits drawn back as MNIST-like pictures, then scanned at
+  8-16 pixels or binarised and stretched to fill their box, upscaled: old scans of European writers.
 - not_digit: letters (an alphabet training never saw), smileys, crosses, arrows, scribbles.
 
 Each sample is (payload, label): payload is image bytes, or {"strokes", "size"} as a snapshot
@@ -21,13 +26,16 @@ import math
 from collections.abc import Iterator
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
 
 from . import nondigits, restroke
 from .calibrate import NOT_A_DIGIT
 from .oodsets import in_a_hand
 
 Point = tuple[float, float]
-WRITER_SETS = ("pen", "pen_png", "styles", "scan", "scan_tiny", "stretched", "corner", "not_digit")
+WRITER_SETS = ("pen", "pen_png", "styles", "scan", "scan_tiny", "stretched", "corner", "pen_european",
+               "scan_european", "not_digit")
+EUROPEAN_DIGITS = (1, 3, 4, 7, 9)
 
 EVAL_STYLES: dict[int, list[list[list[Point]]]] = {
     0: [[[(0.45, 0.02), (0.2, 0.2), (0.2, 0.8), (0.5, 0.98), (0.8, 0.8), (0.8, 0.2), (0.55, 0.0), (0.35, 0.08)]],
@@ -73,6 +81,80 @@ def style_strokes(digit: int, rng: np.random.Generator) -> list[list[Point]]:
     return in_a_hand(style, slant, angle, aspect, wobble, rng, samples=8)
 
 
+def european(strokes: list[list[Point]], digit: int, rng: np.random.Generator) -> list[list[Point]]:
+    """A traced test digit (x, y; y down) given a feature of writers outside the US, built apart from training's.
+
+    1: a curved flag, and half the time a foot; 7: a bowed crossbar, half the time a bump in its top
+    bar; 9: a tail curled back to the left; 3 and 4: written narrow (aspect 0.35-0.6).
+    """
+    points = np.array([p for stroke in strokes for p in stroke])
+    (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
+    width, height = max(float(right - left), 1.0), max(float(bottom - top), 1.0)
+    ends = [stroke[i] for stroke in strokes for i in (0, -1)]
+    out = [list(stroke) for stroke in strokes]
+    if digit in (3, 4):
+        squeeze, centre = rng.uniform(0.35, 0.6), (left + right) / 2
+        return [[(centre + (x - centre) * squeeze, y) for x, y in stroke] for stroke in out]
+    if digit == 1:
+        x, y = min(ends, key=lambda p: p[1])
+        reach, drop = height * rng.uniform(0.2, 0.4), math.tan(math.radians(rng.uniform(35, 55)))
+        out.insert(0, _curve([(x - reach, y + drop * reach), (x - 0.45 * reach, y + 0.2 * drop * reach), (x, y)]))
+        if rng.random() < 0.5:
+            x, y = max(ends, key=lambda p: p[1])
+            out.append(_curve([(x - 0.25 * height, y + 0.01 * height), (x + 0.25 * height, y - 0.01 * height)]))
+    elif digit == 7:
+        if rng.random() < 0.5:
+            bump, spread = height * rng.uniform(0.05, 0.1), width * rng.uniform(0.12, 0.2)
+            at = left + width * rng.uniform(0.25, 0.5)
+            out = [[(x, y - bump * max(0.0, 1 - (y - top) / (0.3 * height)) * math.exp(-((x - at) / spread) ** 2))
+                    for x, y in stroke] for stroke in out]
+        y = top + height * rng.uniform(0.45, 0.6)
+        near = points[np.abs(points[:, 1] - y) < 0.1 * height]
+        x = float(near[:, 0].mean()) if len(near) else (left + right) / 2
+        half = height * rng.uniform(0.15, 0.28)
+        out.append(_curve([(x - half, y), (x, y + rng.uniform(-0.06, 0.06) * height), (x + half, y)]))
+    elif digit == 9:
+        x, y = max(ends, key=lambda p: p[1])
+        size = max(width, 0.5 * height) * rng.uniform(0.3, 0.55)
+        out.append(_curve([(x, y), (x - 0.15 * size, y + 0.3 * size), (x - 0.6 * size, y + 0.25 * size),
+                           (x - 0.9 * size, y - rng.uniform(0.0, 0.3) * size)]))
+    return out
+
+
+def _as_written(strokes: list[list[Point]], rng: np.random.Generator) -> np.ndarray:
+    """Strokes (traced at 56x56) drawn back on paper as an 8-bit MNIST-like digit, white on black, to be scanned."""
+    points = np.array([p for stroke in strokes for p in stroke])
+    low, high = points.min(axis=0), points.max(axis=0)
+    scale = min(1.0, 44 / max(float((high - low).max()), 1.0))
+    centre = (low + high) / 2
+    paper = Image.new("L", (56, 56), 0)
+    pen = ImageDraw.Draw(paper)
+    width = int(rng.integers(3, 6))
+    for stroke in strokes:
+        path = [(28 + scale * (x - centre[0]), 28 + scale * (y - centre[1])) for x, y in stroke]
+        pen.line(path, fill=255, width=width, joint="curve")
+        for x, y in (path[0], path[-1]):
+            pen.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=255)
+    return np.asarray(paper.filter(ImageFilter.GaussianBlur(0.6)).resize((28, 28), Image.Resampling.BILINEAR))
+
+
+def _curve(control: list[Point], samples: int = 10) -> list[Point]:
+    """A smooth stroke through the control points (quadratic B-spline), as densely sampled as a traced one."""
+    if len(control) == 2:
+        (x0, y0), (x1, y1) = control
+        return [(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t) for t in np.linspace(0, 1, samples)]
+    points = np.array(control)
+    out = []
+    for t in np.linspace(0, len(points) - 2, samples * (len(points) - 2)):
+        i = min(int(t), len(points) - 3)
+        u = t - i
+        a, b, c = points[i], points[i + 1], points[i + 2]
+        start = a if i == 0 else (a + b) / 2
+        end = c if i == len(points) - 3 else (b + c) / 2
+        out.append(tuple((1 - u) ** 2 * start + 2 * u * (1 - u) * b + u ** 2 * end))
+    return [(float(x), float(y)) for x, y in out]
+
+
 def _to_pad(strokes: list[list[Point]], rng: np.random.Generator, pad: tuple[int, int]) -> list[list[Point]]:
     size = min(pad) * rng.uniform(0.3, 0.85)
     half = size * 0.6
@@ -113,7 +195,11 @@ def generate(name: str, count: int, seed: int = 7) -> Iterator[tuple[bytes | dic
             yield _as_strokes_or_png(drawn, pad, rng, rng.random() < 0.5), i % 10
         return
     test = load_mnist().test
-    images, labels = mnist_to_uint8(test.images[:count]), test.labels[:count]
+    images, labels = mnist_to_uint8(test.images), test.labels
+    if name in ("pen_european", "scan_european"):
+        chosen = np.isin(labels, EUROPEAN_DIGITS)
+        images, labels = images[chosen], labels[chosen]
+    images, labels = images[:count], labels[:count]
     for image, label in zip(images, labels, strict=True):
         if name in ("scan", "scan_tiny", "stretched"):
             if name == "stretched":
@@ -125,9 +211,16 @@ def generate(name: str, count: int, seed: int = 7) -> Iterator[tuple[bytes | dic
             yield (restroke.as_photo_jpeg(picture, rng) if photo else restroke.png_bytes(picture)), int(label)
             continue
         traced = restroke.trace(restroke.skeletons(image[None])[0])
+        if name in ("pen_european", "scan_european"):
+            traced = european(traced, int(label), rng)
+        if name == "scan_european":
+            drawn_back = _as_written(traced, rng)
+            scan = restroke.stretched_scan if rng.random() < 0.5 else restroke.low_res_scan
+            yield restroke.png_bytes(scan(drawn_back, rng)), int(label)
+            continue
         pad = (int(rng.choice([400, 560, 800])),) * 2 if name == "corner" else restroke.random_pad(rng)
         drawn = restroke.as_pen_trajectory(traced, rng, pad, tiny=name == "corner")
         if name == "corner":
             drawn = _corner(drawn, pad, rng)
-        yield _as_strokes_or_png(drawn, pad, rng, name == "pen_png" or (name == "corner" and rng.random() < 0.5)), \
-            int(label)
+        as_png = name == "pen_png" or (name in ("corner", "pen_european") and rng.random() < 0.5)
+        yield _as_strokes_or_png(drawn, pad, rng, as_png), int(label)

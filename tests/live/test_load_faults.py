@@ -277,9 +277,13 @@ def test_clients_that_never_read_their_answers(server, clean):
     assert rss_during - rss_before < 200 and rss_after - rss_before < 150, (rss_before, rss_during, rss_after)
 
 
-@pytest.mark.parametrize("async_mode", ["eventlet", "threading"])
-def test_sigterm_stops_the_server_cleanly(async_mode):
+@pytest.mark.parametrize(("async_mode", "to_group"), [("eventlet", True), ("threading", False)])
+def test_sigterm_stops_the_server_cleanly(async_mode, to_group):
     """SIGTERM with clients connected and frames in flight: "server stopped" at once, exit code 0 soon after.
+
+    Sent to the server alone (a service manager's main process) or to its whole process group (a
+    terminal, `timeout`, systemd's control group): its preprocessing children are stopped by the
+    server, never reported as failed or replaced while it stops.
 
     The exit itself (interpreter and TensorFlow teardown) takes ~1.5-2.5 s on an idle 2-core machine.
     """
@@ -305,7 +309,10 @@ def test_sigterm_stops_the_server_cleanly(async_mode):
         time.sleep(1.0)
         child_pids = [child.pid for child in psutil.Process(running.process.pid).children(recursive=True)]
         started = time.monotonic()
-        running.process.send_signal(signal.SIGTERM)
+        if to_group:
+            os.killpg(running.process.pid, signal.SIGTERM)
+        else:
+            running.process.send_signal(signal.SIGTERM)
         stopped_after = None
         while running.process.poll() is None and time.monotonic() - started < 15:
             if stopped_after is None and any("server stopped" in line for line in running.output):
@@ -320,13 +327,14 @@ def test_sigterm_stops_the_server_cleanly(async_mode):
         output = "".join(running.output)
         if stopped_after is None and "server stopped" in output:
             stopped_after = exit_after
-    report("sigterm", async_mode=async_mode, server_stopped_after_s=stopped_after,
+    report("sigterm", async_mode=async_mode, to_group=to_group, server_stopped_after_s=stopped_after,
            exit_after_s=round(exit_after, 2), exit_code=code)
     assert code == 0, f"exit code {code} after {exit_after:.1f} s:\n{output[-2000:]}"
     assert "server stopped" in output
     assert stopped_after is not None and stopped_after < 3.0, stopped_after
     assert exit_after < 6.0, exit_after
     assert "Traceback" not in output, output[-3000:]
+    assert "preprocessing process failed" not in output, output[-3000:]
     assert not [pid for pid in child_pids if psutil.pid_exists(pid)], "a child process outlived the server"
     with pytest.raises(requests.ConnectionError):
         requests.get(running.url + "/healthz", timeout=2)

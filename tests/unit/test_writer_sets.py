@@ -100,3 +100,37 @@ def test_restyling_for_training_adds_features_to_1s_7s_and_9s_only(mnist_test, m
     narrow = restroke.restyle(traced, 0, rng)
     width = float(np.ptp(np.array([p for stroke in traced for p in stroke])[:, 0]))
     assert np.ptp(np.array([p for stroke in narrow for p in stroke])[:, 0]) <= 0.65 * width + 1e-6
+
+
+def _extent(strokes) -> tuple[np.ndarray, np.ndarray]:
+    points = np.array([p for stroke in strokes for p in stroke])
+    return points.min(axis=0), points.max(axis=0)
+
+
+def test_european_features_are_added_where_writers_put_them(mnist_test):
+    images, labels = mnist_test
+    rng = np.random.default_rng(3)
+    for image, label in zip(images, labels, strict=True):
+        traced = restroke.trace(restroke.skeletons(image[None])[0])
+        styled = writersets.european(traced, int(label), rng)
+        (left, top), (right, bottom) = _extent(traced)
+        (new_left, _), (new_right, new_bottom) = _extent(styled)
+        if label in (3, 4):  # narrow: the same strokes, at most 0.6 as wide
+            assert len(styled) == len(traced) and new_right - new_left <= 0.6 * (right - left) + 1e-6
+        elif label == 7:  # a crossbar through the middle of the stem
+            bar = np.array(styled[-1])
+            assert len(styled) == len(traced) + 1
+            assert top + 0.35 * (bottom - top) < bar[:, 1].mean() < top + 0.7 * (bottom - top)
+        elif label == 9:  # a tail curled to the left of where the stem ended
+            tail = np.array(styled[-1])
+            assert tail[-1, 0] < tail[0, 0] and new_bottom >= bottom
+        elif label == 1:  # a flag down to the left of the top
+            flag = np.array(styled[0])
+            assert flag[0, 0] < flag[-1, 0] and flag[0, 1] > flag[-1, 1]
+        else:
+            assert styled == traced
+
+
+@pytest.mark.parametrize("name", ["pen_european", "scan_european"])
+def test_the_european_sets_hold_only_the_digits_they_restyle(name):
+    assert {label for _, label in writersets.generate(name, 40, seed=5)} <= set(writersets.EUROPEAN_DIGITS)
