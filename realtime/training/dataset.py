@@ -25,6 +25,8 @@ NOT_A_DIGIT = 10  # the eleventh class
 # Writer-like training images made from MNIST's training digits, and non-digit drawings.
 WRITER_COUNTS = {"pen": 12_000, "canvas": 12_000, "scan": 12_000, "other": 7_000}
 VALIDATION_COUNTS = {"pen": 2_000, "canvas": 2_000, "scan": 2_000, "other": 2_000}
+# Of the scans drawn back from traced strokes (half of them): 1s, 7s and 9s restyled, digits made narrow.
+SCAN_RESTYLE_P, SCAN_NARROW_P = 0.7, 0.15
 
 
 def mnist_to_uint8(images: np.ndarray) -> np.ndarray:
@@ -88,7 +90,7 @@ def writer_sample(kind: str, image: np.ndarray | None, seed: tuple[int, ...], la
     if kind == "scan":
         if rng.random() < 0.5:  # half the scans may show a restyled digit (a crossed 7 scanned, ...)
             traced = restroke.trace(restroke.skeletons(image[None])[0])
-            restyled = restroke.restyle(traced, label, rng)
+            restyled = restroke.restyle(traced, label, rng, share=SCAN_RESTYLE_P, narrow=SCAN_NARROW_P)
             if restyled != traced:
                 image = restroke.as_mnist_picture(restyled, rng)
         scan = restroke.stretched_scan if rng.random() < 0.5 else restroke.low_res_scan

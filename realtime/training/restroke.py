@@ -109,17 +109,21 @@ RESTYLE_P = 0.45  # share of re-drawn 1s, 7s and 9s given a feature
 NARROW_P = 0.08  # share of all re-drawn digits written narrow
 
 
-def restyle(strokes: Strokes, digit: int, rng: np.random.Generator) -> Strokes:
+def restyle(strokes: Strokes, digit: int, rng: np.random.Generator, share: float | None = None,
+            narrow: float | None = None) -> Strokes:
     """A traced digit (x, y; y down) as many writers outside the US write it, some of the time.
 
     7: a crossbar, a wavy top, a serif down from the top's left end; 9: a tail hooked back to the
-    left; 1: a flag and sometimes a foot; any digit: written narrow (3s and 4s read as 1s).
+    left; 1: a flag and sometimes a foot; any digit: written narrow (3s and 4s read as 1s). `share`
+    and `narrow` are how often (default `RESTYLE_P` and `NARROW_P`).
     """
+    share = RESTYLE_P if share is None else share
+    narrow = NARROW_P if narrow is None else narrow
     points = np.array([p for stroke in strokes for p in stroke])
     (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
     width, height = max(float(right - left), 1.0), max(float(bottom - top), 1.0)
     out = [list(stroke) for stroke in strokes]
-    if digit in (1, 7, 9) and rng.random() < RESTYLE_P:
+    if digit in (1, 7, 9) and rng.random() < share:
         ends = [stroke[i] for stroke in out for i in (0, -1)]
         if digit == 7:
             features = rng.random(3) < (0.75, 0.4, 0.3)
@@ -146,7 +150,7 @@ def restyle(strokes: Strokes, digit: int, rng: np.random.Generator) -> Strokes:
                 x, y = max(ends, key=lambda p: p[1])
                 half = height * rng.uniform(0.15, 0.3)
                 out.append(_segment((x - half, y), (x + half, y)))
-    if rng.random() < NARROW_P:
+    if rng.random() < narrow:
         squeeze, centre = rng.uniform(0.4, 0.65), (left + right) / 2
         out = [[(centre + (x - centre) * squeeze, y) for x, y in stroke] for stroke in out]
     return out
