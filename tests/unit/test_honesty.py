@@ -31,4 +31,5 @@ def test_stretched_scans_are_read(predictor):
 
 
 def test_drawings_that_are_not_digits_are_flagged(predictor):
-    assert _result(predictor, "not_digit")["accuracy"] >= 0.88  # share flagged "not_a_digit"
+    # 1,000 drawings: at 300, one share in 20 of a model that flags 91% falls under 88% by chance alone
+    assert _result(predictor, "not_digit", 1000)["accuracy"] >= 0.88  # share flagged "not_a_digit"
