@@ -122,7 +122,10 @@ def european(strokes: list[list[Point]], digit: int, rng: np.random.Generator) -
 
 
 def _as_written(strokes: list[list[Point]], rng: np.random.Generator) -> np.ndarray:
-    """Strokes (traced at 56x56) drawn back on paper as an 8-bit MNIST-like digit, white on black, to be scanned."""
+    """Strokes (traced at 56x56) drawn back on paper as an 8-bit MNIST-like digit, white on black, to be scanned.
+
+    Drawn apart from training's `restroke.as_mnist_picture` (round pen ends, a little blur, bilinear), so
+    the set shares neither the features nor the drawing of what the model was trained on."""
     points = np.array([p for stroke in strokes for p in stroke])
     low, high = points.min(axis=0), points.max(axis=0)
     scale = min(1.0, 44 / max(float((high - low).max()), 1.0))
