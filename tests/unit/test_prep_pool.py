@@ -129,43 +129,44 @@ def test_an_image_waits_in_a_busy_childs_pipe_and_goes_to_another_child_when_the
     assert set(answers) == {"first", "second", "third"}  # each answered once
 
 
-def test_an_image_waiting_in_a_childs_pipe_is_decoded_next_by_that_child():
+@pytest.fixture()
+def stopped_child():
+    """A pool of one child, stopped (SIGSTOP) once ready: what is handed to it waits in its pipe."""
+    pool = PreparePool(1, LIMITS, spares=0)
+    try:
+        assert wait_ready(pool)
+        child = pool._children[0]
+        child.process.send_signal(signal.SIGSTOP)
+        yield pool, child
+    finally:
+        pool.close()
+
+
+def test_an_image_waiting_in_a_childs_pipe_is_decoded_next_by_that_child(stopped_child):
     """Both images are in the pipe before the child reads either: it answers both, in order."""
-    pool = PreparePool(1, LIMITS, spares=0)
-    try:
-        assert wait_ready(pool)
-        child = pool._children[0]
-        child.process.send_signal(signal.SIGSTOP)
-        outcomes: list = []
-        images = pictures()[:2]
-        for data in images:
-            pool.submit(data, outcomes.append, trusted=True)
-        assert child.task is not None and child.queued is not None and not child.outbox
-        child.process.send_signal(signal.SIGCONT)
-        wait_until(lambda: len(outcomes) == 2)
-        assert [same(a, prepare_safely(b, LIMITS)) for a, b in zip(outcomes, images, strict=True)] == [True, True]
-        assert pool.restarts == 0 and pool.timeouts == 0
-    finally:
-        pool.close()
+    pool, child = stopped_child
+    outcomes: list = []
+    images = pictures()[:2]
+    for data in images:
+        pool.submit(data, outcomes.append, trusted=True)
+    assert child.task is not None and child.queued is not None and not child.outbox
+    child.process.send_signal(signal.SIGCONT)
+    wait_until(lambda: len(outcomes) == 2)
+    assert [same(a, prepare_safely(b, LIMITS)) for a, b in zip(outcomes, images, strict=True)] == [True, True]
+    assert pool.restarts == 0 and pool.timeouts == 0
 
 
-def test_nothing_waits_behind_an_untrusted_image():
+def test_nothing_waits_behind_an_untrusted_image(stopped_child):
     """Uploads and clients whose frames ran out of time are not trusted: no image waits behind theirs."""
-    pool = PreparePool(1, LIMITS, spares=0)
-    try:
-        assert wait_ready(pool)
-        child = pool._children[0]
-        child.process.send_signal(signal.SIGSTOP)
-        outcomes: list = []
-        pool.submit(pictures()[0], outcomes.append)  # untrusted
-        assert pool.capacity() == 0
-        pool.submit(pictures()[1], outcomes.append, trusted=True)
-        assert child.queued is None
-        child.process.send_signal(signal.SIGCONT)
-        wait_until(lambda: len(outcomes) == 2)
-        assert all(same(a, prepare_safely(b, LIMITS)) for a, b in zip(outcomes, pictures()[:2], strict=True))
-    finally:
-        pool.close()
+    pool, child = stopped_child
+    outcomes: list = []
+    pool.submit(pictures()[0], outcomes.append)  # untrusted
+    assert pool.capacity() == 0
+    pool.submit(pictures()[1], outcomes.append, trusted=True)
+    assert child.queued is None
+    child.process.send_signal(signal.SIGCONT)
+    wait_until(lambda: len(outcomes) == 2)
+    assert all(same(a, prepare_safely(b, LIMITS)) for a, b in zip(outcomes, pictures()[:2], strict=True))
 
 
 def test_closing_stops_every_worker():
