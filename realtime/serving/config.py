@@ -80,10 +80,11 @@ DEFAULTS: dict[str, Any] = {
     # Class rooms: students per room, rooms per server (all processes of one Redis together), and
     # how long a room nobody uses lives on (seconds) before it is forgotten.
     "ROOM_MAX_STUDENTS": 60,
-    "ROOM_MAX_ROOMS": 20,
+    "ROOM_MAX_ROOMS": 100,
     "ROOM_IDLE_S": 7200.0,
-    # Joining (per client address, per process): a token bucket of ROOM_JOIN_BURST tries refilled at
-    # ROOM_JOIN_RATE a second; a try with an unknown code costs 5, so guessing a code takes months.
+    # Guessing codes (per client address, per process): a token bucket of ROOM_JOIN_BURST refilled at
+    # ROOM_JOIN_RATE a second; a try with an unknown code costs 5 (guessing a code takes months),
+    # starting a class 2, joining a room that exists nothing.
     "ROOM_JOIN_RATE": 1.0,
     "ROOM_JOIN_BURST": 60.0,
     # Wall updates per student per second at most (latest wins; the last one is never dropped).

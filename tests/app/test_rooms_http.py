@@ -116,3 +116,19 @@ def test_rooms_per_server_and_join_tries_are_limited():
         assert elsewhere.status_code == 404  # the limit is per address
     finally:
         application.extensions["digits"].scheduler.stop()
+
+
+def test_a_right_code_is_never_refused_and_one_address_may_start_many_classes():
+    """Only wrong codes are guesses: a class behind one address (a proxy, a NAT) joins at once, and a
+    teacher (or a test suite) on one machine starts class after class."""
+    application = make_app(ROOM_JOIN_BURST=60, ROOM_JOIN_RATE=0.001, PREPROCESS_PROCESSES=0)
+    try:
+        teacher = application.test_client()
+        codes = [start(teacher) for _ in range(25)]  # 2 tokens each: 50 of 60
+        guesser = {"REMOTE_ADDR": "127.0.0.1"}
+        statuses = [teacher.get(f"/join/QQQQ{n}", environ_base=guesser).status_code for n in range(4)]
+        assert statuses == [404, 404, 429, 429], statuses  # the 10 tokens left: two wrong codes
+        joined = [teacher.get(f"/join/{code.lower()}", environ_base=guesser).status_code for code in codes * 3]
+        assert joined == [200] * 75
+    finally:
+        application.extensions["digits"].scheduler.stop()

@@ -73,8 +73,7 @@ def register(socketio: SocketIO, rooms: Classrooms) -> Callable[[str], None]:
         code, visit = normalize_code(message.get("code")), message.get("visit")
         if code is None or not isinstance(visit, str) or not VISIT_PATTERN.match(visit):
             return {"ok": False, "reason": "invalid", "message": "Not a class code."}
-        known = store.exists(code)
-        if not rooms.joins.allow(client_address(), _now(), 1.0 if known else UNKNOWN_CODE_COST):
+        if not store.exists(code) and not rooms.joins.allow(client_address(), _now(), UNKNOWN_CODE_COST):
             return {"ok": False, "reason": "busy", "message": "Too many tries: wait a minute and try again."}
         student = student_id(code, visit)
         decision, member = store.join(code, student, message.get("name"), rooms.max_students, request.sid)

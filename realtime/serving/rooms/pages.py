@@ -21,7 +21,7 @@ from .policy import is_teacher, join_host, new_code, normalize_code, secret_hash
 from .store import Room
 
 bp = Blueprint("rooms", __name__)
-START_COST = 10.0
+START_COST = 2.0
 
 
 def _rooms():
@@ -100,11 +100,10 @@ def join_form():
 def join(code: str):
     code = normalize_code(code)
     rooms = _rooms()
-    known = code is not None and rooms.store.exists(code)
-    if not rooms.joins.allow(request.remote_addr or "unknown", time.monotonic(), 1.0 if known else UNKNOWN_CODE_COST):
-        return _problem(429, "Too many tries",
-                        "Too many class codes were tried from here. Wait a minute and try again.")
-    if not known:
+    if code is None or not rooms.store.exists(code):  # only a wrong code is a guess: it costs, a right one never
+        if not rooms.joins.allow(request.remote_addr or "unknown", time.monotonic(), UNKNOWN_CODE_COST):
+            return _problem(429, "Too many tries",
+                            "Too many class codes were tried from here. Wait a minute and try again.")
         return _missing(code)
     room = {"code": code, "visit": secrets.token_urlsafe(18), "name": request.args.get("name", "")[:40]}
     body = render_template("index.html", model=current_app.extensions["digits"].model_info, room=room)
