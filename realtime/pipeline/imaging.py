@@ -76,9 +76,8 @@ def decode_base64_image(text: str) -> bytes:
             raise InputError("malformed_data_url",
                              "Expected a data URL of the form data:image/png;base64,....")
         mime = match.group("mime") or ""
-        if mime and not mime.startswith("image/"):
-            raise InputError("unsupported_media_type",
-                             f"The data URL holds {mime}, not an image.", 415)
+        if mime and not mime.startswith("image/"):  # the request's own type was fine: 400, not 415
+            raise InputError("not_an_image", f"The data URL holds {mime}, not an image.")
         text = text[match.end():]
     try:
         payload = binascii.a2b_base64(text, strict_mode=True)  # what canvases send: no line breaks
@@ -117,8 +116,7 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits(), black_ink_alpha
         raise InputError("corrupt_image", "The image header is corrupt.") from exc
     if image.format not in ALLOWED_FORMATS:
         raise InputError("unsupported_image_format",
-                         f"{image.format} images are not supported; use PNG, JPEG, GIF, BMP or WebP.",
-                         415)
+                         f"{image.format} images are not supported; use PNG, JPEG, GIF, BMP or WebP.")
     width, height = image.size
     _check_size(image.format, width, height, limits)
     if image.format in {"JPEG", "MPO"}:

@@ -157,7 +157,7 @@ def test_base64_and_data_urls():
     assert decode_base64_image("data:image/png;base64," + encoded) == raw
     assert decode_base64_image(encoded) == raw
     for bad, code in [("data:image/png," + encoded, "malformed_data_url"), ("@@@not base64@@@", "malformed_base64"),
-                      ("data:text/plain;base64,aGVsbG8=", "unsupported_media_type"), ("", "empty_image")]:
+                      ("data:text/plain;base64,aGVsbG8=", "not_an_image"), ("", "empty_image")]:
         with pytest.raises(InputError) as refused:
             decode_base64_image(bad)
         assert refused.value.code == code
