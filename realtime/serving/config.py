@@ -31,9 +31,11 @@ DEFAULTS: dict[str, Any] = {
     # Host names answered besides loopback and the bound address (with --host 0.0.0.0: every local
     # interface address and the machine's name); "*" for any. Anything else gets 421 (DNS rebinding).
     "ALLOWED_HOSTS": [],
-    # Per client address: uploads (POST /api/predict) being answered at once; more get 429 + Retry-After.
-    # The page has one in flight; 16 at once from one client took the CPU from everyone.
+    # Per client address: uploads (POST /api/predict) being answered at once; more wait their turn, up
+    # to UPLOAD_WAIT_S, then get 429 + Retry-After. The page has one in flight; 16 at once from one
+    # client took the CPU from everyone.
     "UPLOAD_CONCURRENCY": 2,
+    "UPLOAD_WAIT_S": 10.0,
     # Per client address: uploads a second and burst, above them 429 + Retry-After (0: no rate limit;
     # loopback test suites post hundreds a second one at a time, which the concurrency cap allows).
     "UPLOAD_RATE": 0.0,

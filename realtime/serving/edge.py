@@ -45,6 +45,7 @@ class EdgeSettings:
     max_body_bytes: int = 16 * 1024 * 1024
     max_socket_body_bytes: int = 2 * 1024 * 1024
     upload_concurrency: int = 2
+    upload_wait_s: float = 10.0
     upload_rate: float = 0.0
     upload_burst: float = 20.0
     connect_rate: float = 5.0
@@ -60,7 +61,8 @@ class EdgeSettings:
         return cls(bind_host=config["HOST"], allowed_hosts=config["ALLOWED_HOSTS"],
                    allowed_origins=config["ALLOWED_ORIGINS"], max_body_bytes=config["MAX_CONTENT_LENGTH"],
                    max_socket_body_bytes=config["SOCKET_MAX_MESSAGE_BYTES"],
-                   upload_concurrency=config["UPLOAD_CONCURRENCY"], upload_rate=config["UPLOAD_RATE"],
+                   upload_concurrency=config["UPLOAD_CONCURRENCY"], upload_wait_s=config["UPLOAD_WAIT_S"],
+                   upload_rate=config["UPLOAD_RATE"],
                    upload_burst=config["UPLOAD_BURST"],
                    connect_rate=config["CONNECT_RATE"], connect_burst=config["CONNECT_BURST"],
                    max_connections_per_client=config["MAX_CONNECTIONS_PER_CLIENT"],
@@ -118,6 +120,7 @@ class EdgeGuard:
         self.open_connections: Counter[str] = Counter()
         self.open_uploads: Counter[str] = Counter()
         self._lock = threading.Lock()  # green under eventlet, a real one under threading: both right
+        self._freed = threading.Condition(self._lock)  # a slot was given back
         self.headers = (*SECURITY_HEADERS, ("Content-Security-Policy", settings.content_security_policy))
 
     # --- the WSGI call ---------------------------------------------------------------------
@@ -129,14 +132,16 @@ class EdgeGuard:
             self._check(environ, client)
         except Refusal as refusal:
             return self._refuse(environ, start_response, refusal)
-        counters = [(self.open_connections, self.settings.max_connections_per_client, "too_many_connections",
+        counters = [(self.open_connections, self.settings.max_connections_per_client, 0.0, "too_many_connections",
                      "open connections")]
         if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == "/api/predict":
-            counters.append((self.open_uploads, self.settings.upload_concurrency, "too_many_uploads",
-                             "uploads at once"))
+            # An upload over its client's share waits its turn (a burst is served, one at most
+            # `upload_concurrency` at a time); only one that waited `upload_wait_s` in vain is refused.
+            counters.append((self.open_uploads, self.settings.upload_concurrency, self.settings.upload_wait_s,
+                             "too_many_uploads", "uploads at once"))
         held = []
-        for counter, limit, code, what in counters:
-            if not self._enter(counter, client, limit):
+        for counter, limit, wait_s, code, what in counters:
+            if not self._enter(counter, client, limit, wait_s):
                 for taken in held:
                     self._leave(taken, client)
                 refusal = Refusal("429 Too Many Requests", code, f"At most {limit} {what} per client; wait a moment.",
@@ -248,18 +253,23 @@ class EdgeGuard:
 
     # --- open connections and uploads per client ---------------------------------------------
 
-    def _enter(self, counter: Counter[str], client: str, limit: int) -> bool:
-        with self._lock:
-            if counter[client] >= limit:
-                return False
+    def _enter(self, counter: Counter[str], client: str, limit: int, wait_s: float = 0.0) -> bool:
+        with self._freed:
+            deadline = time.monotonic() + wait_s  # real time: what Condition.wait counts in
+            while counter[client] >= limit:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._freed.wait(remaining)
             counter[client] += 1
             return True
 
     def _leave(self, counter: Counter[str], client: str) -> None:
-        with self._lock:
+        with self._freed:
             counter[client] -= 1
             if counter[client] <= 0:
                 del counter[client]
+            self._freed.notify_all()
 
     # --- answers ---------------------------------------------------------------------------
 

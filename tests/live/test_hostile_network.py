@@ -314,9 +314,10 @@ def test_foreign_origin_cannot_upload_but_scripts_and_the_page_can(server):
 
 # --- per-client rate and connection limits ------------------------------------------------------
 
-def test_upload_hammering_gets_429_while_a_polite_client_is_served(server):
+def test_upload_hammering_waits_its_turn_while_a_polite_client_is_served(server):
     """16 threads uploading as fast as they can from 127.0.0.2 for 3 s; one polite client from
-    127.0.0.1 uploading twice a second."""
+    127.0.0.1 uploading twice a second. The hammer's uploads are answered two at a time, the rest
+    wait their turn (UPLOAD_WAIT_S) instead of being refused."""
     host, port = address(server)
     statuses: list[int] = []
     retry_after: set[str] = set()
@@ -354,9 +355,8 @@ def test_upload_hammering_gets_429_while_a_polite_client_is_served(server):
             thread.join(15)
     print(f"\n[{server.mode}] upload hammering: {statuses.count(200)} served, {statuses.count(429)} refused")
     assert polite == [200] * 6
-    assert statuses.count(200) > 0  # at most UPLOAD_CONCURRENCY (2) at once: a good share of the rest is refused
-    assert statuses.count(429) > len(statuses) // 5, (statuses.count(200), statuses.count(429))
-    assert retry_after and all(value.isdigit() and int(value) >= 1 for value in retry_after)
+    assert statuses.count(200) > 16 and set(statuses) <= {200, 429}, sorted(set(statuses))
+    assert all(value.isdigit() and int(value) >= 1 for value in retry_after)
 
 
 def test_slow_header_connections_are_timed_out(server):

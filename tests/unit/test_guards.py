@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 
 import pytest
 
@@ -304,7 +305,7 @@ def test_open_connections_per_client_are_capped_and_released():
 
 
 def test_uploads_at_once_per_client_are_capped_and_one_at_a_time_never_is():
-    guard = _guard(upload_concurrency=2)
+    guard = _guard(upload_concurrency=2, upload_wait_s=0.05)  # the third waits 50 ms in vain (same thread)
     seen = []
 
     def inner(environ, start_response):  # while two uploads of 10.0.0.9 are being answered...
@@ -324,4 +325,29 @@ def test_uploads_at_once_per_client_are_capped_and_one_at_a_time_never_is():
     assert other == 200  # other requests are not uploads
     guard.app = _inner
     assert [_call(guard, "/api/predict", "POST", body=b"x", addr="10.0.0.9")[0] for _ in range(300)] == [200] * 300
+    assert not guard.open_uploads and not guard.open_connections
+
+
+def test_an_upload_over_its_clients_share_waits_for_a_turn_and_is_then_answered():
+    guard = _guard(upload_concurrency=2, upload_wait_s=10.0)
+    release, entered = threading.Event(), threading.Semaphore(0)
+
+    def slow(environ, start_response):  # holds its slot until released
+        entered.release()
+        release.wait(10)
+        return _inner(environ, start_response)
+
+    guard.app = slow
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        _call(guard, "/api/predict", "POST", body=b"x", addr="10.0.0.9")[0])) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    assert entered.acquire(timeout=5) and entered.acquire(timeout=5)
+    assert not entered.acquire(timeout=0.3)  # two are answered at once, three wait
+    assert guard.open_uploads["10.0.0.9"] == 2 and results == []
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == [200] * 5
     assert not guard.open_uploads and not guard.open_connections
