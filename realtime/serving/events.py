@@ -19,6 +19,7 @@ from flask_socketio import SocketIO
 from ..pipeline.errors import InputError
 from ..pipeline.imaging import ImageLimits
 from ..pipeline.strokes import prepare_strokes
+from .answer_order import AnswerOrder
 from .explain import Explainer, naive_of, picture_for
 from .inputs import snapshot_from_message
 from .scheduler import InferenceScheduler, Job
@@ -29,30 +30,35 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
              run_blocking: Callable[..., Any] = lambda fn, *args: fn(*args),
              on_answer: Callable[[str, dict[str, Any]], None] | None = None,
              on_disconnect: Callable[[str], None] | None = None) -> None:
-    """`on_answer(sid, payload)` also sees every answer (class rooms forward it to the wall)."""
+    """`on_answer(sid, payload)` also sees every prediction sent (class rooms forward it to the wall)."""
 
-    def answer(sid: str, seq: int):
+    order = AnswerOrder()  # answers to one client go out in increasing seq (answer_order.py)
+
+    def emit(event: str, sid: str, data: dict[str, Any]) -> Callable[[], None]:
         # ignore_queue: an answer is for its client alone, who is connected to this process; with a
         # message queue a plain emit would publish every frame's answer to every server process.
+        return partial(socketio.emit, event, data, to=sid, ignore_queue=True)
+
+    def answer(sid: str, seq: int):
         def deliver(payload: dict | None, error: InputError | None) -> None:
-            if error is None:
-                socketio.emit("prediction", {**payload, "seq": seq}, to=sid, ignore_queue=True)
-                if on_answer is not None:
-                    on_answer(sid, payload)
-            else:
-                socketio.emit("prediction_error", {"seq": seq, "error": error.to_dict()}, to=sid, ignore_queue=True)
+            if error is not None:
+                order.send(sid, seq, emit("prediction_error", sid, {"seq": seq, "error": error.to_dict()}))
+            elif order.send(sid, seq, emit("prediction", sid, {**payload, "seq": seq})) and on_answer is not None:
+                on_answer(sid, payload)
         return deliver
 
     def snapshot(sid: str, message=None, *extra):
+        order.open(sid)
         try:
             if extra:
                 raise InputError("invalid_snapshot", 'A snapshot is one object {"seq": <int>, "image": ...}.')
             frame = snapshot_from_message(message, max_frame_bytes)
         except InputError as error:
             seq = message.get("seq") if isinstance(message, dict) else None
-            valid = isinstance(seq, int) and not isinstance(seq, bool)
-            socketio.emit("prediction_error", {"seq": seq if valid else None, "error": error.to_dict()}, to=sid,
-                          ignore_queue=True)
+            seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+            if seq is not None:
+                scheduler.withdraw(sid, seq)  # its older frames, not answered yet, never will be
+            order.send(sid, seq, emit("prediction_error", sid, {"seq": seq, "error": error.to_dict()}))
             socketio.sleep(0)
             return
         seq, drawing = frame.seq, frame.drawing
@@ -75,5 +81,6 @@ def register(socketio: SocketIO, scheduler: InferenceScheduler, max_frame_bytes:
     @socketio.on("disconnect")
     def disconnect(*_reason):
         scheduler.forget(request.sid)
+        order.forget(request.sid)
         if on_disconnect is not None:
             on_disconnect(request.sid)

@@ -276,6 +276,22 @@ class InferenceScheduler:
                     self._wakeup.notify()
         return outcome
 
+    def withdraw(self, key: Hashable, seq: int) -> None:
+        """A frame numbered `seq` was refused before it reached the queue (a bad message, answered at
+        once): the client's older frames are not worth serving (their answers would go out after a
+        newer seq's and be dropped), so the waiting ones are dropped and one decoding is not answered.
+        One already with the model cannot be stopped; the caller drops its answer."""
+        with self._wakeup:
+            last = self._last_seq.get(key)
+            if last is not None and seq <= last:
+                return
+            self._last_seq[key] = seq
+            dropped = [queue.pop(key) for queue in (self._pending, self._ready) if key in queue]
+            self.stats.superseded += len(dropped)
+            decoding = self._decoding.get(key)
+            if decoding is not None:
+                decoding.cancelled = True  # counted as superseded when its decode ends
+
     def forget(self, key: Hashable) -> None:
         """Drop what is known of a client that went away (its frames, waiting or decoding, are not answered)."""
         with self._wakeup:

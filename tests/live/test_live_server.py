@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -17,6 +18,7 @@ from tests.support.servers import ROOT, run_server
 pytestmark = pytest.mark.slow
 
 FRAME = png_bytes(draw_digit(7, size=128))
+SLOW_FRAME = png_bytes(draw_digit(7, size=2000))  # still being decoded when the next frame arrives
 
 
 @pytest.fixture(scope="module", params=["eventlet", "threading"])
@@ -79,6 +81,26 @@ def test_bad_frames_get_prediction_error_and_the_connection_keeps_working(server
         assert codes == ["invalid_seq", "invalid_snapshot", "not_an_image"]
         listener.send(2, FRAME)
         assert listener.wait_answer(2)
+    finally:
+        listener.close()
+
+
+def test_a_bad_frame_right_after_a_good_one_never_puts_answers_out_of_order(server):
+    """The bad frame's error is emitted while the message is read; the older good frame's answer
+    comes later, from the scheduler: it must be dropped, not sent after the newer seq's error."""
+    listener = Recorder(server.url).connect()
+    try:
+        for round_ in range(10):
+            good, bad = 2 * round_ + 1, 2 * round_ + 2
+            listener.send(good, SLOW_FRAME)
+            listener.client.emit("snapshot", {"seq": bad, "image": "data:,x"})
+            assert listener.wait_answer(bad), f"the error of frame {bad} was received"
+        deadline = time.monotonic() + 15
+        while requests.get(server.url + "/api/stats", timeout=5).json()["pending"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # answers made but not delivered yet
+        assert listener.order == sorted(set(listener.order)), f"answer seqs only increase: {listener.order}"
+        assert listener.order[-1] == 20 and listener.errors[-1]["seq"] == 20
     finally:
         listener.close()
 

@@ -214,6 +214,23 @@ def test_a_client_that_left_is_forgotten(scheduler, model):
     assert scheduler.submit(frame(inbox, "gone", 1, b"1")) == "queued"  # a new client may reuse the key
 
 
+def test_a_refused_newer_frame_withdraws_the_clients_waiting_frames(scheduler, model):
+    inbox = Inbox()
+    model.release.clear()
+    scheduler.submit(frame(Inbox(), "other", 1, b"0"))
+    assert model.entered.wait(5)
+    scheduler.submit(frame(inbox, "a", 1, b"1"))
+    scheduler.withdraw("a", 2)  # frame 2 was refused while read (and answered by the caller)
+    assert scheduler.submit(frame(inbox, "a", 2, b"2")) == "stale"
+    scheduler.withdraw("a", 1)  # not newer: nothing changes
+    assert scheduler.submit(frame(inbox, "a", 3, b"3")) == "queued"
+    model.release.set()
+    assert inbox.wait_for(1)
+    time.sleep(0.1)
+    assert inbox.seqs == [3]
+    assert scheduler.stats.superseded == 1 and scheduler.pending_count() == 0
+
+
 def hold_the_model(scheduler, model) -> None:
     """Keep the model busy with one frame, so that the frames sent next wait together."""
     model.release.clear()
