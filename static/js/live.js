@@ -4,10 +4,15 @@
 // for the answer (or ANSWER_TIMEOUT_MS) instead of queueing; so a slow server or network
 // costs latency, never a growing backlog. Every request gets a `seq` from one counter,
 // so answers from the socket, the fallback and uploads can be ordered against each other.
+//
+// In a class room the teacher's wall shows what the socket answers: there an upload goes over
+// the socket too (HTTP when it is down), and an emptied pad sends a blank frame to empty the tile.
 import { postImage, postStrokes } from "./api.js";
 import { enoughInk, strokesPayload } from "./snapshot.js";
 
 const ANSWER_TIMEOUT_MS = 1000;
+// The server's MAX_FRAME_BYTES for a snapshot's image; a larger upload goes by HTTP (the wall does not see it).
+const MAX_SOCKET_PICTURE = 1024 * 1024;
 const CLIENT_URL = new URL("../vendor/socket.io/socket.io.esm.min.js", import.meta.url);
 // Words a student understands, saying what still works. "live" only when it is.
 export const STATUS_TEXT = {
@@ -22,10 +27,14 @@ export class Live {
    * @param handlers  onPrediction(payload, {final, source, repeat}), onError(message),
    *                  onStatus(state, text) with state "connecting" | "live" | "offline",
    *                  onSocket(socket) once the Socket.IO client exists (optional)
+   * @param room      true on a class room's student page
    */
-  constructor(pad, handlers) {
+  constructor(pad, handlers, { room = false } = {}) {
     this.pad = pad;
     this.handlers = handlers;
+    this.room = room;
+    this.onWall = false;     // the wall may show an answer to ink or a picture that is gone since
+    this.upload = null;      // {seq, resolve} of an upload asked over the socket
     this.seq = 0;            // last seq handed out
     this.shownSeq = 0;       // newest answer shown: older ones are stale
     this.discardBelow = 0;   // answers to requests made before a clear are dropped
@@ -80,6 +89,7 @@ export class Live {
 
   lost() {
     this.status("offline");
+    this.upload?.resolve(null); // nor will an upload's: it goes by HTTP
     if (this.inFlightSeq !== null) {
       // That frame's answer will not come: let the fallback send the same ink again.
       this.sentVersion = -1;
@@ -90,7 +100,9 @@ export class Live {
 
   /** The pad changed (or a stroke ended): send its ink if the rules allow it now. */
   async pump() {
-    if (this.busy) return; // the newest ink goes out when the slot frees up
+    // The newest ink goes out when the slot frees up; not while an upload is asked over the
+    // socket either: the server answers a client's newest frame only, and that must be the upload.
+    if (this.busy || this.upload) return;
     const live = this.connected;
     // Offline, one request per finished stroke: a POST per move would flood the server.
     if (!live && this.pad.drawing) return;
@@ -119,6 +131,7 @@ export class Live {
     if (live) {
       this.inFlightSeq = seq;
       this.timer = setTimeout(() => this.release(seq), ANSWER_TIMEOUT_MS);
+      this.onWall = true;
       this.socket.emit("snapshot", explain ? { seq, ...payload, explain: true } : { seq, ...payload });
       return;
     }
@@ -154,6 +167,10 @@ export class Live {
     if (this.inFlightSeq !== null && Number.isInteger(seq) && seq >= this.inFlightSeq) {
       this.release(this.inFlightSeq);
     }
+    if (Number.isInteger(seq) && seq === this.upload?.seq) {
+      this.upload.resolve(payload);
+      return;
+    }
     if (payload.error) {
       if (!Number.isInteger(seq) || seq >= this.discardBelow) this.handlers.onError(payload.error.message);
       return;
@@ -177,25 +194,58 @@ export class Live {
 
   /** Forget everything asked so far (after a clear): late answers must not come back. */
   reset() {
+    this.blankWall();
     this.shown = null;
     this.discardBelow = this.seq + 1;
     this.sentVersion = this.pad.version;
   }
 
   /**
-   * Predict an uploaded file through HTTP. Only a readable picture replaces the drawing:
-   * `accepted()` runs (and the drawing's pending answers are dropped) just before it is shown;
-   * a refused file leaves the drawing and its answer as they were, and only its error shows.
+   * In a class room, tell the wall that the page shows nothing now: a frame without ink, whose
+   * blank answer empties the tile (and is dropped here, being older than what reset() keeps).
+   */
+  blankWall() {
+    if (!this.room || !this.onWall || !this.connected || this.upload) return; // an upload's answer will do
+    this.onWall = false;
+    this.socket.emit("snapshot", { seq: ++this.seq, strokes: [], size: [this.pad.side, this.pad.side] });
+  }
+
+  /**
+   * Predict an uploaded file: over the socket in a class room (so the wall sees it), else through
+   * HTTP. Only a readable picture replaces the drawing: `accepted()` runs (and the drawing's pending
+   * answers are dropped) just before it is shown; a refused file leaves the drawing and its answer
+   * as they were, and only its error shows.
    */
   async predictFile(file, accepted) {
-    const result = await postImage(file, file.name || "upload", { explain: true });
+    const viaSocket = this.room && this.connected && file.size > 0 && file.size <= MAX_SOCKET_PICTURE;
+    const answered = viaSocket ? await this.askSocket(file) : null;
+    const result = answered || await postImage(file, file.name || "upload", { explain: true });
     if (!result.ok) {
       this.handlers.onError(result.message);
+      if (answered) this.pump(); // ink drawn while the socket was kept for the picture
       return false;
     }
+    if (answered) this.onWall = false; // the wall shows the picture now: putting the drawing away must not blank it
     accepted();
     this.reset();
+    if (answered) this.onWall = true;
     this.deliver({ ...result.payload, seq: ++this.seq }, "upload");
     return true;
+  }
+
+  /** An upload as a snapshot: its answer as postImage gives it, or null to ask by HTTP instead. */
+  async askSocket(file) {
+    const image = await file.arrayBuffer();
+    if (!this.connected) return null;
+    this.upload?.resolve(null); // this one supersedes an earlier one at the server: that goes by HTTP
+    const seq = ++this.seq;
+    const payload = await new Promise((resolve) => {
+      this.upload = { seq, resolve };
+      this.onWall = true;
+      this.socket.emit("snapshot", { seq, image, explain: true });
+    });
+    if (this.upload?.seq === seq) this.upload = null;
+    if (!payload || payload.error?.code === "frame_too_large") return null; // the server's limit is lower
+    return payload.error ? { ok: false, message: payload.error.message } : { ok: true, payload };
   }
 }

@@ -38,7 +38,7 @@ const live = new Live(pad, {
     // A student's page (/join/<CODE>) also joins its class room on this socket.
     if (document.body.dataset.room) import("./classroom.js").then((m) => m.joinClass(socket, document.body.dataset));
   },
-});
+}, { room: Boolean(document.body.dataset.room) });
 
 function showError(message) {
   errorEl.textContent = message;

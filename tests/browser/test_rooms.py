@@ -13,7 +13,9 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from .helpers import draw_with_finger, draw_with_mouse, expect_prediction, open_page
+from tests.support.pictures import draw_digit, png_bytes
+
+from .helpers import draw_with_finger, draw_with_mouse, expect_no_prediction, expect_prediction, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 # The README's wall pictures are refreshed only when asked (UPDATE_SCREENSHOTS=1): a test run never edits docs/.
@@ -207,6 +209,50 @@ def test_join_by_typing_the_code_on_the_main_page(browser: Browser, base_url: st
         page.get_by_role("button", name="Join").click()
         expect(page.get_by_test_id("class-status")).to_contain_text("you are Linus", timeout=20_000)
         expect(wall.locator(".tile-name")).to_have_text(["Linus"])
+    finally:
+        teacher.close()
+        student.close()
+
+
+def test_a_cleared_pad_empties_the_students_tile(browser: Browser, base_url: str, problems) -> None:
+    teacher, wall = person(browser, problems)
+    student, page = person(browser, problems)
+    try:
+        join(page, base_url, start_class(wall, base_url))
+        draw_with_mouse(page, 7)
+        expect_prediction(page, 7)
+        expect(tile(wall, page)).to_have_attribute("data-digit", "7", timeout=10_000)
+        page.get_by_test_id("clear").click()
+        expect_no_prediction(page)
+        expect(tile(wall, page)).to_have_attribute("data-digit", "", timeout=10_000)
+        expect(tile(wall, page).locator(".tile-digit")).to_have_text("")
+    finally:
+        teacher.close()
+        student.close()
+
+
+def test_an_uploaded_picture_reaches_the_wall(browser: Browser, base_url: str, problems) -> None:
+    teacher, wall = person(browser, problems)
+    student, page = person(browser, problems)
+    try:
+        join(page, base_url, start_class(wall, base_url))
+        draw_with_mouse(page, 1)
+        expect_prediction(page, 1)
+        expect(tile(wall, page)).to_have_attribute("data-digit", "1", timeout=10_000)
+        # A file that is not a picture is refused over the socket (no HTTP 400 logged) and costs nothing.
+        page.get_by_test_id("upload").set_input_files({"name": "notes.png", "mimeType": "image/png",
+                                                       "buffer": b"this is not a picture"})
+        expect(page.get_by_role("alert")).to_contain_text(re.compile(r"not an image", re.IGNORECASE))
+        expect(page.get_by_test_id("prediction")).to_have_text("1")
+        expect(tile(wall, page)).to_have_attribute("data-digit", "1")
+        picture = png_bytes(draw_digit(4, size=200, ink=(30, 30, 120, 255), background=(250, 245, 230, 255)))
+        page.get_by_test_id("upload").set_input_files({"name": "four.png", "mimeType": "image/png", "buffer": picture})
+        expect(page.locator("#upload-preview")).to_be_visible()
+        expect_prediction(page, 4)
+        expect(tile(wall, page)).to_have_attribute("data-digit", "4", timeout=10_000)
+        # Clearing the picture empties the tile too.
+        page.get_by_test_id("clear").click()
+        expect(tile(wall, page)).to_have_attribute("data-digit", "", timeout=10_000)
     finally:
         teacher.close()
         student.close()
