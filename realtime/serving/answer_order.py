@@ -20,12 +20,14 @@ log = logging.getLogger(__name__)
 class AnswerOrder:
     """Per client (sid), the highest seq answered; pure enough to test without sockets.
 
-    `threading.Lock` is a green lock under eventlet's monkey patching, a real one under threading:
+    `threading.RLock` is a green lock under eventlet's monkey patching, a real one under threading:
     the lock is held while an answer is emitted, so two answers cannot pass each other on the way out.
+    Reentrant, because emitting can come back here on the same thread: with a plain lock, a flooding
+    client's reader stopped for good under eventlet (tests/live/test_load_faults.py's flooder).
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._sent: dict[str, int | None] = {}  # sid -> highest seq sent, None before the first
         self.dropped = 0
 

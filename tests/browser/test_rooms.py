@@ -214,45 +214,48 @@ def test_join_by_typing_the_code_on_the_main_page(browser: Browser, base_url: st
         student.close()
 
 
-def test_a_cleared_pad_empties_the_students_tile(browser: Browser, base_url: str, problems) -> None:
+@pytest.fixture
+def wall_and_student(browser: Browser, base_url: str, problems):
+    """A teacher's wall and one student's page joined to its class."""
     teacher, wall = person(browser, problems)
     student, page = person(browser, problems)
     try:
         join(page, base_url, start_class(wall, base_url))
-        draw_with_mouse(page, 7)
-        expect_prediction(page, 7)
-        expect(tile(wall, page)).to_have_attribute("data-digit", "7", timeout=10_000)
-        page.get_by_test_id("clear").click()
-        expect_no_prediction(page)
-        expect(tile(wall, page)).to_have_attribute("data-digit", "", timeout=10_000)
-        expect(tile(wall, page).locator(".tile-digit")).to_have_text("")
+        yield wall, page
     finally:
         teacher.close()
         student.close()
 
 
-def test_an_uploaded_picture_reaches_the_wall(browser: Browser, base_url: str, problems) -> None:
-    teacher, wall = person(browser, problems)
-    student, page = person(browser, problems)
-    try:
-        join(page, base_url, start_class(wall, base_url))
-        draw_with_mouse(page, 1)
-        expect_prediction(page, 1)
-        expect(tile(wall, page)).to_have_attribute("data-digit", "1", timeout=10_000)
-        # A file that is not a picture is refused over the socket (no HTTP 400 logged) and costs nothing.
-        page.get_by_test_id("upload").set_input_files({"name": "notes.png", "mimeType": "image/png",
-                                                       "buffer": b"this is not a picture"})
-        expect(page.get_by_role("alert")).to_contain_text(re.compile(r"not an image", re.IGNORECASE))
-        expect(page.get_by_test_id("prediction")).to_have_text("1")
-        expect(tile(wall, page)).to_have_attribute("data-digit", "1")
-        picture = png_bytes(draw_digit(4, size=200, ink=(30, 30, 120, 255), background=(250, 245, 230, 255)))
-        page.get_by_test_id("upload").set_input_files({"name": "four.png", "mimeType": "image/png", "buffer": picture})
-        expect(page.locator("#upload-preview")).to_be_visible()
-        expect_prediction(page, 4)
-        expect(tile(wall, page)).to_have_attribute("data-digit", "4", timeout=10_000)
-        # Clearing the picture empties the tile too.
-        page.get_by_test_id("clear").click()
-        expect(tile(wall, page)).to_have_attribute("data-digit", "", timeout=10_000)
-    finally:
-        teacher.close()
-        student.close()
+def draw_and_see_on_the_wall(wall: Page, page: Page, digit: int) -> None:
+    draw_with_mouse(page, digit)
+    expect_prediction(page, digit)
+    expect(tile(wall, page)).to_have_attribute("data-digit", str(digit), timeout=10_000)
+
+
+def test_a_cleared_pad_empties_the_students_tile(wall_and_student) -> None:
+    wall, page = wall_and_student
+    draw_and_see_on_the_wall(wall, page, 7)
+    page.get_by_test_id("clear").click()
+    expect_no_prediction(page)
+    expect(tile(wall, page)).to_have_attribute("data-digit", "", timeout=10_000)
+    expect(tile(wall, page).locator(".tile-digit")).to_have_text("")
+
+
+def test_an_uploaded_picture_reaches_the_wall(wall_and_student) -> None:
+    wall, page = wall_and_student
+    draw_and_see_on_the_wall(wall, page, 1)
+    # A file that is not a picture is refused over the socket (no HTTP 400 logged) and costs nothing.
+    page.get_by_test_id("upload").set_input_files({"name": "notes.png", "mimeType": "image/png",
+                                                   "buffer": b"this is not a picture"})
+    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"not an image", re.IGNORECASE))
+    expect(page.get_by_test_id("prediction")).to_have_text("1")
+    expect(tile(wall, page)).to_have_attribute("data-digit", "1")
+    picture = png_bytes(draw_digit(4, size=200, ink=(30, 30, 120, 255), background=(250, 245, 230, 255)))
+    page.get_by_test_id("upload").set_input_files({"name": "four.png", "mimeType": "image/png", "buffer": picture})
+    expect(page.locator("#upload-preview")).to_be_visible()
+    expect_prediction(page, 4)
+    expect(tile(wall, page)).to_have_attribute("data-digit", "4", timeout=10_000)
+    # Clearing the picture empties the tile too.
+    page.get_by_test_id("clear").click()
+    expect(tile(wall, page)).to_have_attribute("data-digit", "", timeout=10_000)

@@ -202,9 +202,7 @@ def test_answers_to_one_client_keep_increasing_under_a_stream(scheduler):
 
 def test_a_client_that_left_is_forgotten(scheduler, model):
     inbox = Inbox()
-    model.release.clear()
-    scheduler.submit(frame(Inbox(), "other", 1, b"0"))
-    assert model.entered.wait(5)
+    hold_the_model(scheduler, model)
     scheduler.submit(frame(inbox, "gone", 9, b"9"))
     scheduler.forget("gone")
     assert scheduler.pending_count() == 0
@@ -216,9 +214,7 @@ def test_a_client_that_left_is_forgotten(scheduler, model):
 
 def test_a_refused_newer_frame_withdraws_the_clients_waiting_frames(scheduler, model):
     inbox = Inbox()
-    model.release.clear()
-    scheduler.submit(frame(Inbox(), "other", 1, b"0"))
-    assert model.entered.wait(5)
+    hold_the_model(scheduler, model)
     scheduler.submit(frame(inbox, "a", 1, b"1"))
     scheduler.withdraw("a", 2)  # frame 2 was refused while read (and answered by the caller)
     assert scheduler.submit(frame(inbox, "a", 2, b"2")) == "stale"
