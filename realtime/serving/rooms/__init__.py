@@ -23,6 +23,8 @@ from .feed import WallFeed
 from .policy import RateLimit
 from .store import RoomStore, make_store
 
+UNKNOWN_CODE_COST = 5.0  # tokens a try with a wrong code takes from its address's RateLimit
+
 
 @dataclass
 class Classrooms:
@@ -34,6 +36,13 @@ class Classrooms:
     max_students: int
     max_rooms: int
     on_disconnect: Callable[[str], None] | None = None
+
+    def look_up(self, code: str | None, address: str) -> str:
+        """"room" when `code` is a running room; else "missing", or "refused" once `address` has used
+        up its tries. Only a wrong code is a guess and costs (UNKNOWN_CODE_COST); a right one never."""
+        if code is not None and self.store.exists(code):
+            return "room"
+        return "missing" if self.joins.allow(address, time.monotonic(), UNKNOWN_CODE_COST) else "refused"
 
 
 def setup(app: Flask, socketio: SocketIO) -> Classrooms:

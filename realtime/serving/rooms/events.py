@@ -8,7 +8,6 @@ so no student receives another student's drawing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,6 @@ from .store import Room
 if TYPE_CHECKING:
     from . import Classrooms
 
-UNKNOWN_CODE_COST = 5.0
 TEACHER_COOKIE = "digits_teacher_{code}"
 
 FORBIDDEN = {"ok": False, "error": {"code": "forbidden", "message": "Only the room's teacher can do this."}}
@@ -73,7 +71,7 @@ def register(socketio: SocketIO, rooms: Classrooms) -> Callable[[str], None]:
         code, visit = normalize_code(message.get("code")), message.get("visit")
         if code is None or not isinstance(visit, str) or not VISIT_PATTERN.match(visit):
             return {"ok": False, "reason": "invalid", "message": "Not a class code."}
-        if not store.exists(code) and not rooms.joins.allow(client_address(), _now(), UNKNOWN_CODE_COST):
+        if rooms.look_up(code, client_address()) == "refused":
             return {"ok": False, "reason": "busy", "message": "Too many tries: wait a minute and try again."}
         student = student_id(code, visit)
         decision, member = store.join(code, student, message.get("name"), rooms.max_students, request.sid)
@@ -149,8 +147,3 @@ def register(socketio: SocketIO, rooms: Classrooms) -> Callable[[str], None]:
         return {"ok": True}
 
     return student_left
-
-
-def _now() -> float:
-    return time.monotonic()
-

@@ -16,7 +16,7 @@ import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from . import export
-from .events import UNKNOWN_CODE_COST, teacher_cookie
+from .events import teacher_cookie
 from .policy import is_teacher, join_host, new_code, normalize_code, secret_hash
 from .store import Room
 
@@ -100,10 +100,11 @@ def join_form():
 def join(code: str):
     code = normalize_code(code)
     rooms = _rooms()
-    if code is None or not rooms.store.exists(code):  # only a wrong code is a guess: it costs, a right one never
-        if not rooms.joins.allow(request.remote_addr or "unknown", time.monotonic(), UNKNOWN_CODE_COST):
-            return _problem(429, "Too many tries",
-                            "Too many class codes were tried from here. Wait a minute and try again.")
+    found = rooms.look_up(code, request.remote_addr or "unknown")
+    if found == "refused":
+        return _problem(429, "Too many tries",
+                        "Too many class codes were tried from here. Wait a minute and try again.")
+    if found == "missing":
         return _missing(code)
     room = {"code": code, "visit": secrets.token_urlsafe(18), "name": request.args.get("name", "")[:40]}
     body = render_template("index.html", model=current_app.extensions["digits"].model_info, room=room)
